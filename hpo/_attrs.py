@@ -1,0 +1,16 @@
+"""Names of the system attributes hpo stores on Optuna studies and trials (one place)."""
+
+# study
+ARTIFACT_DIR = "hpo:artifact_dir"  # directory of the filesystem checkpoint store
+MAX_RESOURCE = "hpo:max_resource"  # resource a plain trial trains for
+
+# trial: continuation
+PARENT = "hpo:parent"  # number of the trial this one continues
+START = "hpo:start"  # resource the trial starts from
+STOP = "hpo:stop"  # resource the trial trains up to
+CHECKPOINT = "hpo:checkpoint"  # artifact id of the latest complete checkpoint
+CHECKPOINT_STEP = "hpo:checkpoint_step"  # resource reached by that checkpoint
+
+# trial: failures
+FAIL_REASON = "hpo:fail_reason"
+TRACEBACK = "hpo:traceback"

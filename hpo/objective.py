@@ -1,0 +1,201 @@
+"""The ``@hpo.objective`` decorator: a plain training function becomes an Optuna objective.
+
+Parameters whose default is a distribution (``hpo.uniform`` and friends) form the
+search space. Called with a trial, the objective suggests each of them and calls the
+function; called with keyword arguments, it is the plain function again.
+
+Example:
+    >>> import hpo, optuna
+    >>> @hpo.objective(direction="minimize")
+    ... def f(x: float = hpo.uniform(-2.0, 2.0), *, trial=None) -> float:
+    ...     return (x - 1.0) ** 2
+    >>> f(x=0.0)
+    1.0
+    >>> sorted(f.space)
+    ['x']
+    >>> study = optuna.create_study(direction="minimize")
+    >>> study.optimize(f, n_trials=3)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from numbers import Real
+from typing import Any
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.exceptions import TrialPruned
+from optuna.study import StudyDirection
+from optuna.trial import BaseTrial, Trial
+
+from hpo.space import default_of
+
+__all__ = ["Objective", "objective", "suggest"]
+
+_DIRECTIONS = ("minimize", "maximize")
+
+
+def suggest(trial: BaseTrial, name: str, dist: BaseDistribution) -> Any:
+    """Suggest ``name`` from ``dist`` through the trial's public ``suggest_*`` API."""
+    if isinstance(dist, FloatDistribution):
+        return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, dist.choices)
+    raise TypeError(f"parameter {name!r}: unsupported distribution {dist!r}")
+
+
+class Objective:
+    """A decorated training function; see :func:`objective`.
+
+    Attributes:
+        space: parameter name -> Optuna distribution.
+        directions: one ``"minimize"``/``"maximize"`` per objective.
+    """
+
+    def __init__(self, fn: Callable[..., Any], directions: list[str]) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.directions = directions
+        sig = inspect.signature(fn)
+        self.space: dict[str, BaseDistribution] = {
+            n: p.default for n, p in sig.parameters.items()
+            if isinstance(p.default, BaseDistribution)
+        }
+        self._takes_trial = "trial" in sig.parameters or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+        self._signature = sig
+
+    @property
+    def direction(self) -> str:
+        if len(self.directions) != 1:
+            raise AttributeError("this objective has several directions; use .directions")
+        return self.directions[0]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and isinstance(args[0], BaseTrial):
+            return self._run_trial(args[0])
+        for name, dist in self.space.items():
+            if name not in kwargs and len(args) <= list(self._signature.parameters).index(name):
+                default = default_of(dist)
+                if default is None:
+                    raise TypeError(
+                        f"{self.fn.__name__}() missing a value for parameter {name!r} "
+                        f"(its default is a search space {dist}, not a value: pass {name}=..., "
+                        f"or give the helper a default=...)")
+                kwargs[name] = default
+        return self.fn(*args, **kwargs)
+
+    def _run_trial(self, trial: BaseTrial) -> Any:
+        def run(t: BaseTrial) -> Any:
+            params = {name: suggest(t, name, dist) for name, dist in self.space.items()}
+            if self._takes_trial:
+                params["trial"] = t
+            return self.fn(**params)
+
+        if isinstance(trial, Trial):
+            check_directions(self, trial.study.directions)
+            return run_recorded(run, trial)
+        return run(trial)  # a FrozenTrial or FixedTrial: nothing to record into
+
+
+def objective(
+    fn: Callable[..., Any] | None = None,
+    *,
+    direction: str | None = None,
+    directions: Sequence[str] | None = None,
+) -> Any:
+    """Turn a training function into an objective for ``study.optimize``.
+
+    Args:
+        direction: ``"minimize"`` (default) or ``"maximize"`` for one objective.
+        directions: one direction per value of a returned tuple (several objectives).
+
+    Every parameter whose default is a distribution is searched; a parameter named
+    ``trial`` receives the Optuna trial (for ``trial.report``, ``hpo.resume``, ...).
+
+    Example:
+        >>> import hpo
+        >>> @hpo.objective(directions=["maximize", "minimize"])
+        ... def g(width: int = hpo.integer(8, 64, log=True), *, trial=None):
+        ...     return width / 64, width * 1e3
+        >>> g.directions
+        ['maximize', 'minimize']
+    """
+    if direction is not None and directions is not None:
+        raise ValueError("hpo.objective: give direction or directions, not both")
+    dirs = [direction or "minimize"] if directions is None else list(directions)
+    if not dirs:
+        raise ValueError("hpo.objective: directions must not be empty")
+    for d in dirs:
+        if d not in _DIRECTIONS:
+            raise ValueError(f"hpo.objective: direction must be one of {_DIRECTIONS}, got {d!r}")
+
+    def wrap(f: Callable[..., Any]) -> Objective:
+        if not callable(f):
+            raise TypeError(f"hpo.objective decorates a function, got {f!r}")
+        for name, p in inspect.signature(f).parameters.items():
+            if name != "trial" and p.default is inspect.Parameter.empty and p.kind in (
+                    p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+                raise TypeError(
+                    f"hpo.objective: parameter {name!r} of {f.__name__}() has no search space; "
+                    f"give it a default such as hpo.uniform(...), hpo.loguniform(...), "
+                    f"hpo.integer(...), hpo.choice([...]) or hpo.fixed(value)")
+        return Objective(f, dirs)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def check_directions(func: Any, study_directions: Sequence[StudyDirection]) -> None:
+    """Raise if a decorated objective's directions differ from the study's."""
+    want = getattr(func, "directions", None)
+    if not isinstance(func, Objective) or want is None:
+        return
+    have = [d.name.lower() for d in study_directions]
+    if have != want:
+        raise ValueError(f"objective {func.__name__!r} declares directions {want}, but the study "
+                         f"optimises {have}; create the study with the same direction(s)")
+
+
+def invalid_value_reason(value: Any, n_objectives: int) -> str | None:
+    """Why Optuna would reject ``value`` as a trial result, or None if it is valid."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(values) != n_objectives:
+        return (f"the objective returned {len(values)} value(s) {value!r}, but the study has "
+                f"{n_objectives} objective(s)")
+    for v in values:
+        if v is None or isinstance(v, bool) or not isinstance(v, Real):
+            return f"the objective returned {value!r}; each value must be a finite number"
+        if not math.isfinite(float(v)):
+            return f"the objective returned a non-finite value {value!r}"
+    return None
+
+
+def run_recorded(func: Callable[[Trial], Any], trial: Trial) -> Any:
+    """Run ``func(trial)``; record why the trial failed (reason and traceback), if it does.
+
+    The exception is re-raised and an invalid value returned unchanged, so Optuna
+    still decides the trial's state exactly as it would without hpo.
+    """
+    from hpo.study import record_failure
+
+    try:
+        value = func(trial)
+    except TrialPruned:
+        raise
+    except Exception as exc:
+        record_failure(trial, f"{type(exc).__name__}: {exc}", exc)
+        raise
+    reason = invalid_value_reason(value, len(trial.study.directions))
+    if reason is not None:
+        record_failure(trial, reason)
+    return value

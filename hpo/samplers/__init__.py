@@ -1,0 +1,17 @@
+"""hpo's samplers, each an ``optuna.samplers.BaseSampler`` usable in any Optuna study."""
+
+from __future__ import annotations
+
+from optuna.samplers import BaseSampler, TPESampler
+
+__all__ = ["default_sampler"]
+
+
+def default_sampler(n_objectives: int = 1, seed: int | None = None) -> BaseSampler:
+    """The sampler :func:`hpo.create_study` uses when none is given.
+
+    Optuna's TPE (multivariate, with the constant liar for parallel workers) for now.
+    """
+    if n_objectives < 1:
+        raise ValueError(f"n_objectives: must be >= 1, got {n_objectives}")
+    return TPESampler(seed=seed, multivariate=True, constant_liar=True)

@@ -1,0 +1,331 @@
+"""Search spaces: helpers that build Optuna distributions, and the one unit-cube encoder.
+
+A search space in hpo is a plain ``dict[str, optuna.distributions.BaseDistribution]``;
+the helpers below only add argument checking with clear messages and an optional
+``default`` used when a decorated objective is called as a plain function.
+
+:class:`UnitCubeEncoder` is the single map between configurations and points of the
+unit cube that every model-based sampler in hpo uses:
+
+* floats: linear or log scale onto ``[0, 1]``;
+* integers and stepped floats: each admissible value owns an equal-width cell, i.e.
+  the interval is widened by half a step on either side before scaling (in log space
+  for ``log=True``), and decoding rounds to the nearest admissible value;
+* categoricals: one-hot, one column per choice, decoded by argmax;
+* single-valued distributions (``hpo.fixed``, ``low == high``): no column at all.
+
+Example:
+    >>> import hpo
+    >>> from hpo.space import UnitCubeEncoder
+    >>> enc = UnitCubeEncoder({"lr": hpo.loguniform(1e-4, 1e-1),
+    ...                        "act": hpo.choice(["relu", "tanh"])})
+    >>> x = enc.encode({"lr": 1e-2, "act": "tanh"})
+    >>> x.round(3).tolist()
+    [0.667, 0.0, 1.0]
+    >>> enc.decode(x)["act"]
+    'tanh'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalChoiceType,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+__all__ = [
+    "UnitCubeEncoder",
+    "choice",
+    "default_of",
+    "fixed",
+    "integer",
+    "loguniform",
+    "uniform",
+]
+
+_DEFAULT_ATTR = "_hpo_default"
+
+
+def _check_number(func: str, name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"hpo.{func}: {name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _check_bounds(func: str, low: float, high: float, log: bool) -> None:
+    if low > high:
+        raise ValueError(
+            f"hpo.{func}: low must be <= high, got low={low!r} > high={high!r} (reversed bounds?)"
+        )
+    if log and low <= 0:
+        raise ValueError(f"hpo.{func}: a log scale needs low > 0, got low={low!r}")
+
+
+def _with_default(dist: BaseDistribution, func: str, default: Any) -> BaseDistribution:
+    if default is not None:
+        if not dist._contains(dist.to_internal_repr(default)):
+            raise ValueError(
+                f"hpo.{func}: default={default!r} lies outside the distribution {dist}")
+        setattr(dist, _DEFAULT_ATTR, default)
+    return dist
+
+
+def uniform(low: float, high: float, *, step: float | None = None, default: float | None = None
+            ) -> FloatDistribution:
+    """A float drawn uniformly from ``[low, high]`` (on a grid of ``step`` if given).
+
+    Example:
+        >>> hpo.uniform(0.9, 0.999)
+        FloatDistribution(high=0.999, log=False, low=0.9, step=None)
+    """
+    lo, hi = _check_number("uniform", "low", low), _check_number("uniform", "high", high)
+    _check_bounds("uniform", lo, hi, log=False)
+    if step is not None and (_check_number("uniform", "step", step) <= 0):
+        raise ValueError(f"hpo.uniform: step must be > 0, got step={step!r}")
+    return _with_default(FloatDistribution(lo, hi, step=step), "uniform", default)
+
+
+def loguniform(low: float, high: float, *, default: float | None = None) -> FloatDistribution:
+    """A float drawn uniformly in log space from ``[low, high]``, ``low > 0``.
+
+    Example:
+        >>> hpo.loguniform(1e-5, 1e-1)
+        FloatDistribution(high=0.1, log=True, low=1e-05, step=None)
+    """
+    lo, hi = _check_number("loguniform", "low", low), _check_number("loguniform", "high", high)
+    _check_bounds("loguniform", lo, hi, log=True)
+    return _with_default(FloatDistribution(lo, hi, log=True), "loguniform", default)
+
+
+def integer(low: int, high: int, log: bool = False, step: int = 1, *, default: int | None = None
+            ) -> IntDistribution:
+    """An integer from ``low`` to ``high`` inclusive, optionally on a log scale or a step grid.
+
+    Example:
+        >>> hpo.integer(1, 4)
+        IntDistribution(high=4, log=False, low=1, step=1)
+    """
+    for name, v in (("low", low), ("high", high), ("step", step)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(f"hpo.integer: {name} must be an int, got {v!r}")
+    _check_bounds("integer", low, high, log=log)
+    if step < 1:
+        raise ValueError(f"hpo.integer: step must be >= 1, got step={step!r}")
+    if log and step != 1:
+        raise ValueError(f"hpo.integer: log=True needs step=1, got step={step!r}")
+    return _with_default(IntDistribution(int(low), int(high), log=log, step=int(step)),
+                         "integer", default)
+
+
+def choice(values: Sequence[CategoricalChoiceType], *, default: CategoricalChoiceType = None
+           ) -> CategoricalDistribution:
+    """One of ``values`` (None, bool, int, float or str), unordered.
+
+    Example:
+        >>> hpo.choice(["relu", "tanh"])
+        CategoricalDistribution(choices=('relu', 'tanh'))
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"hpo.choice: values must be a list or tuple of choices, got {values!r}")
+    if len(values) == 0:
+        raise ValueError("hpo.choice: values must hold at least one choice, got an empty list")
+    for v in values:
+        if v is not None and not isinstance(v, (bool, int, float, str)):
+            raise ValueError(
+                f"hpo.choice: each value must be None, bool, int, float or str, got {v!r} "
+                f"of type {type(v).__name__}"
+            )
+    if len(set(map(repr, values))) != len(values):
+        raise ValueError(f"hpo.choice: values must be distinct, got {list(values)!r}")
+    return _with_default(CategoricalDistribution(list(values)), "choice", default)
+
+
+def fixed(value: CategoricalChoiceType) -> CategoricalDistribution:
+    """A constant: recorded as a parameter of every trial, never searched.
+
+    Example:
+        >>> hpo.fixed(0.99).choices
+        (0.99,)
+    """
+    dist = choice([value])
+    setattr(dist, _DEFAULT_ATTR, value)
+    return dist
+
+
+def default_of(dist: BaseDistribution) -> Any:
+    """The ``default=`` given to a helper, or ``None`` when there was none."""
+    return getattr(dist, _DEFAULT_ATTR, None)
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+@dataclass(frozen=True)
+class _Column:
+    """How one parameter maps to the columns ``[start, stop)`` of the cube."""
+
+    name: str
+    dist: BaseDistribution
+    start: int
+    stop: int
+    kind: str  # "float" | "int" (stepped, rounded) | "cat" | "const"
+    log: bool = False
+    lo: float = 0.0  # transformed (log if ``log``) lower edge of the cube cell range
+    hi: float = 1.0  # transformed upper edge
+    step: float | None = None  # grid step in original space for "int"
+
+
+class UnitCubeEncoder:
+    """Maps configurations of a search space to ``[0, 1]^d`` and back.
+
+    Args:
+        space: parameter name -> Optuna distribution. Parameter order is preserved.
+
+    Attributes:
+        dim: number of columns ``d``.
+        names: the parameter names, in order.
+        discrete_columns: column indices of integer / stepped parameters.
+        categorical_groups: ``(start, stop)`` column ranges of one-hot groups.
+    """
+
+    def __init__(self, space: Mapping[str, BaseDistribution]) -> None:
+        columns: list[_Column] = []
+        d = 0
+        for name, dist in space.items():
+            col = self._column(name, dist, d)
+            columns.append(col)
+            d = col.stop
+        self.space = dict(space)
+        self.names = list(space)
+        self.dim = d
+        self._columns = columns
+        self.discrete_columns = [c.start for c in columns if c.kind == "int"]
+        self.categorical_groups = [(c.start, c.stop) for c in columns if c.kind == "cat"]
+        self.continuous_columns = [c.start for c in columns if c.kind == "float"]
+
+    @staticmethod
+    def _column(name: str, dist: BaseDistribution, start: int) -> _Column:
+        if isinstance(dist, CategoricalDistribution):
+            k = len(dist.choices)
+            if k == 1:
+                return _Column(name, dist, start, start, "const")
+            return _Column(name, dist, start, start + k, "cat")
+        if isinstance(dist, (FloatDistribution, IntDistribution)):
+            if dist.low == dist.high:
+                return _Column(name, dist, start, start, "const")
+            step = dist.step
+            if isinstance(dist, IntDistribution) or step is not None:
+                half = 0.5 * float(step)
+                lo, hi = dist.low - half, dist.high + half
+                if dist.log:  # IntDistribution(log=True) has step 1 and low >= 1
+                    lo, hi = math.log(lo), math.log(hi)
+                return _Column(name, dist, start, start + 1, "int", dist.log, lo, hi, float(step))
+            lo, hi = dist.low, dist.high
+            if dist.log:
+                lo, hi = math.log(lo), math.log(hi)
+            return _Column(name, dist, start, start + 1, "float", dist.log, lo, hi)
+        raise TypeError(
+            f"UnitCubeEncoder: parameter {name!r} has unsupported distribution {dist!r}")
+
+    # -- single configurations ---------------------------------------------------------
+
+    def encode(self, params: Mapping[str, Any]) -> np.ndarray:
+        """Encode one configuration; every parameter of the space must be present."""
+        x = np.zeros(self.dim)
+        for c in self._columns:
+            if c.name not in params:
+                raise KeyError(
+                    f"UnitCubeEncoder.encode: parameter {c.name!r} missing from {params}")
+            v = params[c.name]
+            if c.kind == "const":
+                continue
+            if c.kind == "cat":
+                x[c.start + c.dist.to_internal_repr(v)] = 1.0  # type: ignore[attr-defined]
+                continue
+            t = math.log(v) if c.log else float(v)
+            x[c.start] = min(1.0, max(0.0, (t - c.lo) / (c.hi - c.lo)))
+        return x
+
+    def encode_many(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Encode several configurations into an ``(n, d)`` array."""
+        out = np.zeros((len(configs), self.dim))
+        for i, p in enumerate(configs):
+            out[i] = self.encode(p)
+        return out
+
+    def decode(self, x: Sequence[float] | np.ndarray) -> dict[str, Any]:
+        """Decode one point of the cube (values outside ``[0, 1]`` are clipped)."""
+        x = np.asarray(x, dtype=float)
+        if x.shape != (self.dim,):
+            raise ValueError(f"UnitCubeEncoder.decode: expected shape ({self.dim},), got {x.shape}")
+        x = np.clip(x, 0.0, 1.0)
+        out: dict[str, Any] = {}
+        for c in self._columns:
+            d = c.dist
+            if c.kind == "const":
+                out[c.name] = d.choices[0] if isinstance(d, CategoricalDistribution) else d.low
+            elif c.kind == "cat":
+                out[c.name] = d.choices[int(np.argmax(x[c.start:c.stop]))]  # type: ignore[attr-defined]
+            else:
+                u = float(x[c.start])
+                t = c.lo + u * (c.hi - c.lo)
+                v = math.exp(t) if c.log else t
+                if c.kind == "int":
+                    assert c.step is not None
+                    k = round((v - d.low) / c.step)  # type: ignore[attr-defined]
+                    n_max = round((d.high - d.low) / c.step)  # type: ignore[attr-defined]
+                    v = d.low + min(max(k, 0), n_max) * c.step  # type: ignore[attr-defined]
+                    if isinstance(d, IntDistribution):
+                        v = int(v)
+                    else:  # low + k * step may overshoot high by an ulp
+                        v = min(max(float(v), d.low), d.high)
+                else:
+                    v = min(max(v, d.low), d.high)  # type: ignore[attr-defined]
+                out[c.name] = v
+        return out
+
+    # -- batched, for acquisition optimisation -------------------------------------------
+
+    def snap(self, x: torch.Tensor) -> torch.Tensor:
+        """Project points ``(..., d)`` onto the encodings of valid configurations.
+
+        Integer columns go to the centre of their value's cell, one-hot groups to the
+        one-hot vector of their argmax; continuous columns are clipped to ``[0, 1]``.
+        ``snap(encode(p)) == encode(p)`` and ``decode(snap(x)) == decode(x)``. Differentiable
+        almost nowhere: use it on candidates, not inside a gradient step.
+        """
+        out = x.clamp(0.0, 1.0).clone()
+        for c in self._columns:
+            if c.kind == "int":
+                out[..., c.start] = self._snap_int(c, out[..., c.start])
+            elif c.kind == "cat":
+                grp = out[..., c.start:c.stop]
+                onehot = torch.zeros_like(grp)
+                onehot.scatter_(-1, grp.argmax(dim=-1, keepdim=True), 1.0)
+                out[..., c.start:c.stop] = onehot
+        return out
+
+    @staticmethod
+    def _snap_int(c: _Column, u: torch.Tensor) -> torch.Tensor:
+        d = c.dist
+        assert c.step is not None
+        t = c.lo + u * (c.hi - c.lo)
+        v = torch.exp(t) if c.log else t
+        n_max = round((d.high - d.low) / c.step)  # type: ignore[attr-defined]
+        k = torch.round((v - d.low) / c.step).clamp(0, n_max)  # type: ignore[attr-defined]
+        v = d.low + k * c.step  # type: ignore[attr-defined]
+        t = torch.log(v) if c.log else v
+        return ((t - c.lo) / (c.hi - c.lo)).clamp(0.0, 1.0)
+
+    def __repr__(self) -> str:
+        return f"UnitCubeEncoder(dim={self.dim}, names={self.names})"

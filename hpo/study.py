@@ -227,10 +227,15 @@ def load_study(
     from hpo.samplers import default_sampler
 
     resolved = resolve_storage(storage)
+    if study_name is not None:
+        names = [s.study_name for s in resolved.get_all_studies()]
+        if study_name not in names:
+            raise ValueError(f"study_name: no study {study_name!r} in this storage; it has "
+                             f"{names or 'no studies'}")
     if sampler is None:
         if study_name is None:
-            summaries = optuna.get_all_study_summaries(resolved)
-            n_obj = len(summaries[0].directions) if len(summaries) == 1 else 1
+            studies = resolved.get_all_studies()
+            n_obj = len(studies[0].directions) if len(studies) == 1 else 1
         else:
             sid = resolved.get_study_id_from_name(study_name)
             n_obj = len(resolved.get_study_directions(sid))

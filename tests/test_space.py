@@ -112,7 +112,7 @@ def test_encode_decode_round_trip(config: dict) -> None:
     enc = UnitCubeEncoder(MIXED)
     x = enc.encode(config)
     assert x.shape == (enc.dim,)
-    assert np.all((0.0 <= x) & (x <= 1.0))
+    assert np.all((x >= 0.0) & (x <= 1.0))
     back = enc.decode(x)
     for name, dist in MIXED.items():
         if isinstance(dist, FloatDistribution) and dist.step is None:

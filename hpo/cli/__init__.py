@@ -21,7 +21,7 @@ __all__ = ["main"]
 
 
 def _best(args: argparse.Namespace) -> int:
-    study = optuna.load_study(study_name=args.study, storage=resolve_storage(args.storage))
+    study = hpo.load_study(study_name=args.study, storage=args.storage)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if not complete:
         print(f"study {args.study!r} has no completed trial yet", file=sys.stderr)
@@ -33,9 +33,11 @@ def _best(args: argparse.Namespace) -> int:
 
 
 def _studies(args: argparse.Namespace) -> int:
-    for s in optuna.get_all_study_summaries(resolve_storage(args.storage)):
+    storage = resolve_storage(args.storage)
+    for s in storage.get_all_studies():
         dirs = ",".join(d.name.lower() for d in s.directions)
-        print(f"{s.study_name}\t{dirs}\t{s.n_trials} trials")
+        n = len(storage.get_all_trials(s._study_id, deepcopy=False))
+        print(f"{s.study_name}\t{dirs}\t{n} trials")
     return 0
 
 

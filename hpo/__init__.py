@@ -23,12 +23,14 @@ from hpo.continuation import (
     set_budget,
 )
 from hpo.objective import Objective, objective
+from hpo.runner import Budget, run
 from hpo.space import UnitCubeEncoder, choice, fixed, integer, loguniform, uniform
 from hpo.study import Study, create_study, load_study
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Budget",
     "Objective",
     "Study",
     "UnitCubeEncoder",
@@ -46,6 +48,7 @@ __all__ = [
     "loguniform",
     "objective",
     "resume",
+    "run",
     "set_budget",
     "uniform",
 ]

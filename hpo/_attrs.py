@@ -14,3 +14,13 @@ CHECKPOINT_STEP = "hpo:checkpoint_step"  # resource reached by that checkpoint
 # trial: failures
 FAIL_REASON = "hpo:fail_reason"
 TRACEBACK = "hpo:traceback"
+
+# trial: runner
+HEARTBEAT = "hpo:heartbeat"  # unix time of the worker's last heartbeat for a RUNNING trial
+WORKER = "hpo:worker"  # host:pid/slot of the worker that runs the trial
+RETRY_OF = "hpo:retry_of"  # number of the failed trial this one retries
+RETRY_COUNT = "hpo:retry_count"  # how many retries led to this trial
+LOG = "hpo:log"  # path of the trial's stdout/stderr log
+
+# study: runner
+SWEEP = "hpo:sweep"  # the sweep file's settings, so `hpo worker` can join with the name alone

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -75,6 +76,10 @@ class Objective:
             p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
         self._signature = sig
 
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        # By reference, like a function: the module attribute is this object, not ``fn``.
+        return _load, (self.fn.__module__, self.fn.__qualname__)
+
     @property
     def direction(self) -> str:
         if len(self.directions) != 1:
@@ -106,6 +111,13 @@ class Objective:
             check_directions(self, trial.study.directions)
             return run_recorded(run, trial)
         return run(trial)  # a FrozenTrial or FixedTrial: nothing to record into
+
+
+def _load(module: str, qualname: str) -> Objective:
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def objective(

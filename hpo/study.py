@@ -23,6 +23,7 @@ an ``optuna.storages.BaseStorage``          used as it is
 from __future__ import annotations
 
 import os
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -64,12 +65,30 @@ def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
     if not isinstance(storage, str):
         raise ValueError(f"storage: expected a URL string or a BaseStorage, got {storage!r}; "
                          f"allowed: {_ALLOWED}")
+    key = (os.getpid(), os.getcwd(), storage)  # relative paths depend on the cwd
+    with _storages_lock:
+        if key not in _storages:
+            _storages[key] = _open_storage(storage)
+        return _storages[key]
+
+
+# One storage object per URL and process: threads share its connection pool, and
+# ``sqlite:///:memory:`` means one database, not one per call.
+_storages: dict[tuple[int, str, str], BaseStorage] = {}
+_storages_lock = threading.Lock()
+
+
+def _open_storage(storage: str) -> BaseStorage:
     scheme = storage.split("://", 1)[0].split("+", 1)[0].lower() if "://" in storage else ""
     if scheme in _RDB_SCHEMES:
         if scheme == "sqlite":
             path = storage.split(":///", 1)[-1]
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path in ("", ":memory:"):  # one connection, so every thread sees one database
+                from sqlalchemy.pool import StaticPool
+
+                return RDBStorage(storage, engine_kwargs={
+                    "poolclass": StaticPool, "connect_args": {"check_same_thread": False}})
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             # SQLite serialises writers; wait for the lock instead of failing at once.
             return RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
         return RDBStorage(storage)
@@ -246,8 +265,14 @@ def load_study(
 
 def record_failure(trial: Trial, reason: str, exc: BaseException | None = None) -> None:
     """Store why a trial failed (and the traceback of ``exc``) in its system attributes."""
-    storage, tid = trial.study._storage, trial._trial_id
-    storage.set_trial_system_attr(tid, _attrs.FAIL_REASON, reason)
-    if exc is not None:
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        storage.set_trial_system_attr(tid, _attrs.TRACEBACK, tb)
+    tb = None if exc is None else "".join(
+        traceback.format_exception(type(exc), exc, exc.__traceback__))
+    record_failure_id(trial.study._storage, trial._trial_id, reason, tb)
+
+
+def record_failure_id(storage: BaseStorage, trial_id: int, reason: str,
+                      traceback_text: str | None = None) -> None:
+    """:func:`record_failure` by storage and trial id."""
+    storage.set_trial_system_attr(trial_id, _attrs.FAIL_REASON, reason)
+    if traceback_text:
+        storage.set_trial_system_attr(trial_id, _attrs.TRACEBACK, traceback_text)

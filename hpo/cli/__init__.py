@@ -1,35 +1,225 @@
 """The ``hpo`` command line.
 
-``hpo best --study NAME [--storage URL]`` prints a study's best configuration (or its
-Pareto front); ``hpo studies [--storage URL]`` lists the studies of a storage.
-The storage defaults to the embedded one (``$HPO_HOME/hpo.db``).
+=====================================  ================================================
+``hpo sweep sweep.yaml``                run (or resume) the sweep a file describes
+``hpo worker --study S --storage URL``  join a sweep from another process or host
+``hpo status [sweep.yaml | --study]``   trials by state, the best so far, running trials
+``hpo best [sweep.yaml | --study]``     the best configuration, or the Pareto front
+``hpo plot [sweep.yaml | --study]``     history, importances, Pareto front, lineage
+``hpo dashboard [sweep.yaml | ...]``    optuna-dashboard on the sweep's storage
+``hpo studies [--storage URL]``         the studies of a storage
+=====================================  ================================================
+
+Without ``--storage``, commands use the embedded storage (``$HPO_HOME/hpo.db``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import time
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 
 import hpo
+from hpo import _attrs
 from hpo.study import resolve_storage
 
 __all__ = ["main"]
 
 
-def _best(args: argparse.Namespace) -> int:
-    study = hpo.load_study(study_name=args.study, storage=args.storage)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
-        print(f"study {args.study!r} has no completed trial yet", file=sys.stderr)
-        return 1
+# -- locating a study ------------------------------------------------------------------
+
+
+def _target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep", nargs="?", help="a sweep file (instead of --study/--storage)")
+    parser.add_argument("--study", help="study name")
+    parser.add_argument("--storage", default=None, help="storage URL (default: embedded SQLite)")
+
+
+def _open(args: argparse.Namespace) -> optuna.Study:
+    if args.sweep:
+        from hpo.cli.sweepfile import load_sweep
+
+        cfg = load_sweep(args.sweep)
+        return hpo.load_study(study_name=cfg.name, storage=cfg.storage_url)
+    if not args.study:
+        raise ValueError("give a sweep file or --study NAME (with --storage URL)")
+    return hpo.load_study(study_name=args.study, storage=args.storage)
+
+
+def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+
+
+def _best_rows(study: optuna.Study) -> list[dict[str, Any]]:
     best = study.best_trials if len(study.directions) > 1 else [study.best_trial]
-    rows = [{"number": t.number, "values": t.values, "params": t.params} for t in best]
+    return [{"number": t.number, "values": t.values, "params": t.params} for t in best]
+
+
+# -- sweep and worker ------------------------------------------------------------------
+
+
+def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: int | None,
+                progress: bool) -> int:
+    from hpo.runner import run
+
+    objective, directions = cfg.build_objective()
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    storage = cfg.storage_url
+    study = hpo.create_study(
+        storage=storage, study_name=cfg.name, directions=directions,
+        sampler=cfg.build_sampler(), pruner=cfg.build_pruner(), load_if_exists=True,
+        max_resource=cfg.max_resource,
+    )
+    study._storage.set_study_system_attr(study._study_id, _attrs.SWEEP,
+                                         cfg.model_dump(mode="json"))
+    n_trials = trials if trials is not None else cfg.budget.trials
+    print(f"sweep {cfg.name!r}: storage {storage}, output {out}", file=sys.stderr)
+    try:
+        study = run(
+            objective, storage=storage, study_name=cfg.name, n_trials=n_trials,
+            timeout=cfg.budget.seconds, resource=cfg.budget.resource,
+            workers=workers or cfg.workers,
+            gpus_per_trial=cfg.gpus_per_trial if gpus is None else gpus,
+            backend=cfg.backend, isolation=cfg.isolation, trial_timeout=cfg.trial_timeout,
+            max_retries=cfg.retries.max, retry_on=cfg.retries.on, sampler=study.sampler,
+            pruner=study.pruner, directions=directions, log_dir=str(out / "logs"),
+            progress=progress, ray_address=cfg.ray.address,
+            heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
+        )
+    except KeyboardInterrupt:
+        print(f"\nstopped; `hpo sweep` on the same file resumes sweep {cfg.name!r}",
+              file=sys.stderr)
+        return 130
+    states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    print("trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
+    if _finished(study):
+        rows = _best_rows(study)
+        (out / "best.json").write_text(json.dumps(rows, indent=2, default=str))
+        label = "best" if len(rows) == 1 else f"Pareto front ({len(rows)} trials)"
+        print(f"{label}: " + json.dumps(rows[0] if len(rows) == 1 else rows, default=str))
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from hpo.cli.sweepfile import load_sweep
+
+    cfg = load_sweep(args.file)
+    return _run_config(cfg, workers=args.workers, gpus=args.gpus_per_trial, trials=args.trials,
+                       progress=not args.no_progress)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from hpo.cli.sweepfile import SweepConfig, load_sweep
+
+    if args.sweep:
+        cfg = load_sweep(args.sweep)
+    else:
+        if not args.study:
+            raise ValueError("give a sweep file or --study NAME --storage URL")
+        storage = resolve_storage(args.storage)
+        sid = storage.get_study_id_from_name(args.study)
+        data = storage.get_study_system_attrs(sid).get(_attrs.SWEEP)
+        if data is None:
+            raise ValueError(f"study {args.study!r} was not started by `hpo sweep`; pass its "
+                             "sweep file: hpo worker sweep.yaml")
+        if args.storage is not None:
+            data = {**data, "storage": args.storage}
+        cfg = SweepConfig(**data)
+    return _run_config(cfg, workers=args.workers, gpus=args.gpus_per_trial, trials=args.trials,
+                       progress=not args.no_progress)
+
+
+# -- reading a study -------------------------------------------------------------------
+
+
+def _status_table(study: optuna.Study) -> Any:
+    from rich.table import Table
+
+    trials = study.get_trials(deepcopy=False)
+    states = Counter(t.state.name for t in trials)
+    table = Table(title=f"study {study.study_name}: {len(trials)} trials")
+    for col in ("state", "trials"):
+        table.add_column(col)
+    for state in ("RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL"):
+        table.add_row(state.lower(), str(states.get(state, 0)))
+    if _finished(study):
+        for row in _best_rows(study)[:5]:
+            table.add_row(f"best #{row['number']}",
+                          f"{row['values']} {json.dumps(row['params'], default=str)}")
+    now = time.time()
+    for t in trials:
+        if t.state == TrialState.RUNNING:
+            beat = t.system_attrs.get(_attrs.HEARTBEAT)
+            age = f", heartbeat {now - beat:.0f} s ago" if beat else ""
+            last = max(t.intermediate_values) if t.intermediate_values else None
+            table.add_row(f"running #{t.number}",
+                          f"{t.system_attrs.get(_attrs.WORKER, '?')}{age}, step {last}")
+    return table
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.live import Live
+
+    study = _open(args)
+    if not args.watch:
+        Console().print(_status_table(study))
+        return 0
+    with Live(_status_table(study), refresh_per_second=1) as live:
+        try:
+            while True:
+                time.sleep(args.watch)
+                live.update(_status_table(study))
+        except KeyboardInterrupt:
+            return 0
+
+
+def _best(args: argparse.Namespace) -> int:
+    study = _open(args)
+    if not _finished(study):
+        print(f"study {study.study_name!r} has no completed trial yet", file=sys.stderr)
+        return 1
+    rows = _best_rows(study)
     print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2, default=str))
     return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from hpo.cli.plots import write_plots
+
+    study = _open(args)
+    for path in write_plots(study, Path(args.out), fmt=args.format):
+        print(path)
+    return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    exe = shutil.which("optuna-dashboard")
+    if exe is None:
+        print("hpo dashboard: optuna-dashboard is not installed; pip install optuna-dashboard",
+              file=sys.stderr)
+        return 2
+    if args.sweep:
+        from hpo.cli.sweepfile import load_sweep
+
+        url = load_sweep(args.sweep).storage_url
+    else:
+        url = args.storage or f"sqlite:///{hpo.study.hpo_home() / 'hpo.db'}"
+    if url.startswith("journal:///"):
+        url = url[len("journal:///"):]  # optuna-dashboard takes a journal file's path
+    os.execv(exe, [exe, url, "--port", str(args.port)])
+    return 0  # not reached
 
 
 def _studies(args: argparse.Namespace) -> int:
@@ -41,21 +231,61 @@ def _studies(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hpo", description=__doc__.splitlines()[0])
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpo", description="hyperparameter sweeps on Optuna",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--version", action="version", version=f"hpo {hpo.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("best", help="print the best configuration or the Pareto front")
-    p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--storage", default=None, help="storage URL (default: embedded SQLite)")
+
+    def runner_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--workers", type=int, help="parallel trials (overrides the file)")
+        p.add_argument("--gpus-per-trial", type=float, help="overrides gpus_per_trial")
+        p.add_argument("--trials", type=int, help="overrides budget.trials")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("sweep", help="run or resume the sweep a file describes")
+    p.add_argument("file", help="the sweep file (YAML)")
+    runner_options(p)
+    p.set_defaults(run=_sweep)
+    p = sub.add_parser("worker", help="join a running sweep (any host with the storage)")
+    _target(p)
+    runner_options(p)
+    p.set_defaults(run=_worker)
+    p = sub.add_parser("status", help="trials by state, best so far, running trials")
+    _target(p)
+    p.add_argument("--watch", type=float, default=0, help="refresh every N seconds")
+    p.set_defaults(run=_status)
+    p = sub.add_parser("best", help="the best configuration or the Pareto front, as JSON")
+    _target(p)
     p.set_defaults(run=_best)
+    p = sub.add_parser("plot", help="write plots of a study")
+    _target(p)
+    p.add_argument("--out", default="plots", help="output directory (default: plots)")
+    p.add_argument("--format", choices=("png", "html"), default="png")
+    p.set_defaults(run=_plot)
+    p = sub.add_parser("dashboard", help="open optuna-dashboard on a sweep's storage")
+    p.add_argument("sweep", nargs="?", help="a sweep file (instead of --storage)")
+    p.add_argument("--storage", default=None)
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(run=_dashboard)
     p = sub.add_parser("studies", help="list the studies of a storage")
     p.add_argument("--storage", default=None, help="storage URL (default: embedded SQLite)")
     p.set_defaults(run=_studies)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from hpo.cli.sweepfile import SweepFileError
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return int(args.run(args))
-    except (KeyError, ValueError) as exc:
+    except SweepFileError as exc:
+        print(f"hpo {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (KeyError, ValueError, ImportError) as exc:
         print(f"hpo {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,57 @@
+"""Build samplers and pruners by name with keyword options (for sweep files).
+
+Unknown names and unknown options are errors that list what is allowed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["PRUNERS", "SAMPLERS", "build"]
+
+# name -> "module:attribute" of the class (or factory)
+SAMPLERS: dict[str, str] = {
+    "tpe": "optuna.samplers:TPESampler",
+    "random": "optuna.samplers:RandomSampler",
+    "qmc": "optuna.samplers:QMCSampler",
+    "cmaes": "optuna.samplers:CmaEsSampler",
+    "nsga2": "optuna.samplers:NSGAIISampler",
+}
+PRUNERS: dict[str, str] = {
+    "asha": "optuna.pruners:SuccessiveHalvingPruner",
+    "successive_halving": "optuna.pruners:SuccessiveHalvingPruner",
+    "hyperband": "optuna.pruners:HyperbandPruner",
+    "median": "optuna.pruners:MedianPruner",
+    "percentile": "optuna.pruners:PercentilePruner",
+    "patient": "optuna.pruners:PatientPruner",
+    "nop": "optuna.pruners:NopPruner",
+}
+# Planned in hpo; named so that a sweep file using them gets a precise error.
+PLANNED = ("multifidelity", "carbs", "pbt", "pb2", "mopbt", "llm", "idhb")
+
+
+def _resolve(path: str) -> Callable[..., Any]:
+    module, attr = path.split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def build(kind: str, name: str, options: Mapping[str, Any], registry: Mapping[str, str]) -> Any:
+    """Instantiate ``registry[name](**options)``; ``kind`` ("sampler", "pruner") for errors."""
+    if name not in registry:
+        extra = " (planned, not yet available)" if name in PLANNED else ""
+        raise ValueError(f"{kind}.name: unknown {kind} {name!r}{extra}; allowed: "
+                         f"{sorted(registry)}")
+    cls = _resolve(registry[name])
+    params = inspect.signature(cls).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(options) - set(params))
+        if unknown:
+            raise ValueError(f"{kind}: {name} has no option(s) {unknown}; allowed: "
+                             f"{sorted(n for n in params if n != 'self')}")
+    try:
+        return cls(**options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{kind}: {name}({dict(options)}): {exc}") from exc

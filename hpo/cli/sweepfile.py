@@ -1,0 +1,272 @@
+"""The sweep file: validated settings of a sweep, with errors that give file and line.
+
+Example ``sweep.yaml``::
+
+    name: ppo-cartpole
+    objective: examples.cartpole:train        # a decorated function, or instead:
+    # command: "python train.py --lr {lr}"    # prints JSON lines {"step": 1, "return": 87.5}
+    metric: {name: return, direction: maximize}
+    space:                                     # for commands
+      lr: {type: loguniform, low: 1.0e-5, high: 1.0e-2}
+    sampler: {name: tpe, seed: 0}
+    pruner: {name: asha}
+    budget: {trials: 50}
+    workers: 2
+    gpus_per_trial: 0
+    storage: sqlite:///sweeps/ppo-cartpole.db  # default: <output_dir>/study.db
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from optuna.distributions import BaseDistribution
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import hpo
+from hpo._registry import PRUNERS, SAMPLERS, build
+
+__all__ = ["SweepConfig", "SweepFileError", "load_sweep"]
+
+
+class SweepFileError(ValueError):
+    """A sweep file that cannot be used; the message lists every problem with its line."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Metric(_Model):
+    name: str
+    direction: Literal["minimize", "maximize"] = "minimize"
+
+
+class Param(_Model):
+    type: Literal["uniform", "loguniform", "int", "integer", "choice", "fixed"]
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    log: bool = False
+    values: list[Any] | None = None
+    value: Any = None
+
+    def distribution(self) -> BaseDistribution:
+        need = {"uniform": ("low", "high"), "loguniform": ("low", "high"),
+                "int": ("low", "high"), "integer": ("low", "high"),
+                "choice": ("values",), "fixed": ("value",)}[self.type]
+        missing = [k for k in need if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"type {self.type} needs {missing}")
+        if self.type == "uniform":
+            return hpo.uniform(self.low, self.high, step=self.step)  # type: ignore[arg-type]
+        if self.type == "loguniform":
+            return hpo.loguniform(self.low, self.high)  # type: ignore[arg-type]
+        if self.type in ("int", "integer"):
+            for k in ("low", "high", "step"):
+                v = getattr(self, k)
+                if v is not None and v != int(v):
+                    raise ValueError(f"{k} must be a whole number for type {self.type}, got {v}")
+            return hpo.integer(int(self.low), int(self.high), log=self.log,  # type: ignore[arg-type]
+                               step=int(self.step or 1))
+        if self.type == "choice":
+            return hpo.choice(self.values)  # type: ignore[arg-type]
+        return hpo.fixed(self.value)
+
+
+class Named(BaseModel):
+    """``{name: ..., <options>}``: the options go to the class's constructor."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class BudgetModel(_Model):
+    trials: Annotated[int, Field(gt=0)] | None = None
+    seconds: Annotated[float, Field(gt=0)] | None = None
+    resource: Annotated[float, Field(gt=0)] | None = None
+
+
+class Retries(_Model):
+    max: Annotated[int, Field(ge=0)] = 2
+    on: list[Literal["crash", "fail", "timeout"]] = ["crash"]
+
+
+class RayModel(_Model):
+    address: str | None = None
+
+
+class SweepConfig(_Model):
+    """The validated content of a sweep file (see the module docstring)."""
+
+    name: Annotated[str, Field(min_length=1)]
+    objective: str | None = None
+    command: str | None = None
+    metric: Metric | list[Metric] | None = None
+    space: dict[str, Param] = {}
+    sampler: Named = Named(name="tpe")
+    pruner: Named | None = None
+    budget: BudgetModel = BudgetModel()
+    max_resource: Annotated[float, Field(gt=0)] | None = None
+    workers: Annotated[int, Field(ge=1)] = 1
+    gpus_per_trial: Annotated[float, Field(ge=0)] = 0
+    backend: Literal["local", "ray"] = "local"
+    ray: RayModel = RayModel()
+    isolation: Literal["process", "none"] = "process"
+    trial_timeout: Annotated[float, Field(gt=0)] | None = None
+    retries: Retries = Retries()
+    storage: str | None = None
+    output_dir: str | None = None
+    heartbeat_interval: Annotated[float, Field(gt=0)] = 10.0
+    grace_period: Annotated[float, Field(gt=0)] = 60.0
+    base_dir: str = "."  # the sweep file's directory; relative paths are resolved from it
+
+    @field_validator("objective")
+    @classmethod
+    def _module_function(cls, v: str | None) -> str | None:
+        if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
+            raise ValueError(f"must be 'module:function', e.g. examples.cartpole:train, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepConfig:
+        if (self.objective is None) == (self.command is None):
+            raise ValueError("give exactly one of 'objective' (module:function) or 'command'")
+        if self.command is not None:
+            if self.metric is None:
+                raise ValueError("'metric' is needed with 'command': the JSON key(s) to read")
+            if not self.space:
+                raise ValueError("'space' is needed with 'command'")
+        if self.objective is not None and self.space:
+            raise ValueError("'space' is for commands; a decorated objective carries its own")
+        if self.sampler.name not in SAMPLERS:
+            build("sampler", self.sampler.name, {}, SAMPLERS)  # raises with the allowed names
+        if self.pruner is not None and self.pruner.name not in PRUNERS:
+            build("pruner", self.pruner.name, {}, PRUNERS)
+        if self.budget.trials is None and self.budget.seconds is None and \
+                self.budget.resource is None:
+            raise ValueError("budget: give at least one of trials, seconds, resource")
+        return self
+
+    # -- derived -----------------------------------------------------------------------
+
+    @property
+    def metrics(self) -> list[Metric]:
+        if self.metric is None:
+            return []
+        return self.metric if isinstance(self.metric, list) else [self.metric]
+
+    @property
+    def out(self) -> Path:
+        base = Path(self.base_dir)
+        return (base / (self.output_dir or f"sweeps/{self.name}")).resolve()
+
+    @property
+    def storage_url(self) -> str:
+        if self.storage is None:
+            return f"sqlite:///{self.out / 'study.db'}"
+        for scheme in ("sqlite:///", "journal:///"):  # relative paths: from the sweep file
+            if self.storage.startswith(scheme) and not self.storage.startswith(scheme + "/") \
+                    and ":memory:" not in self.storage:
+                return scheme + str((Path(self.base_dir) / self.storage[len(scheme):]).resolve())
+        return self.storage
+
+    def build_objective(self) -> tuple[Callable[..., Any], list[str]]:
+        """The objective and its directions."""
+        from hpo.runner.command import CommandObjective
+
+        if self.command is not None:
+            space = {n: p.distribution() for n, p in self.space.items()}
+            obj = CommandObjective(self.command, [m.name for m in self.metrics], space,
+                                   max_resource=self.max_resource, workdir=self.base_dir)
+            return obj, [m.direction for m in self.metrics]
+        assert self.objective is not None
+        module, attr = self.objective.split(":")
+        for p in (str(Path(self.base_dir).resolve()), str(Path.cwd())):
+            if p not in sys.path:
+                sys.path.insert(0, p)
+        try:
+            fn = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise SweepFileError(f"objective: cannot import {self.objective!r}: {exc}") from exc
+        if not callable(fn):
+            raise SweepFileError(f"objective: {self.objective!r} is not callable")
+        declared = getattr(fn, "directions", None)
+        if self.metrics and declared and [m.direction for m in self.metrics] != declared:
+            raise SweepFileError(f"metric: directions {[m.direction for m in self.metrics]} "
+                                 f"contradict {self.objective}'s declared {declared}")
+        return fn, declared or [m.direction for m in self.metrics] or ["minimize"]
+
+    def build_sampler(self) -> Any:
+        return build("sampler", self.sampler.name, self.sampler.options, SAMPLERS)
+
+    def build_pruner(self) -> Any:
+        if self.pruner is None:
+            return None
+        return build("pruner", self.pruner.name, self.pruner.options, PRUNERS)
+
+
+def _line(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its nearest ancestor)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = [v for k, v in node.value if getattr(k, "value", None) == key]
+            if not match:
+                break
+            node = match[0]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and \
+                key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep file; every problem is reported with its line.
+
+    Raises:
+        SweepFileError: listing each problem as ``file:line: key: message``.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SweepFileError(f"{path}: cannot read the sweep file: {exc}") from exc
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SweepFileError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SweepFileError(f"{path}:1: the sweep file must be a mapping of settings")
+    if "base_dir" in data:
+        raise SweepFileError(f"{path}:{_line(node, ('base_dir',))}: base_dir: not a setting")
+    try:
+        config = SweepConfig(**data, base_dir=str(path.resolve().parent))
+        for name, p in config.space.items():
+            try:
+                p.distribution()
+            except ValueError as exc:
+                raise SweepFileError(f"{path}:{_line(node, ('space', name))}: space.{name}: "
+                                     f"{exc}") from None
+        return config
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            where = ".".join(str(k) for k in loc) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{path}:{_line(node, loc)}: {where}: {msg}")
+        raise SweepFileError("invalid sweep file:\n  " + "\n  ".join(problems)) from None

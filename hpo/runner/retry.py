@@ -1,0 +1,113 @@
+"""Heartbeats of running trials, stale-trial detection, and retries of failed trials.
+
+A worker writes ``hpo:heartbeat`` (unix time) on each trial it runs every
+``interval`` seconds, as a trial system attribute, so the mechanism is the same on every
+Optuna storage (Optuna's own heartbeat exists only for RDB storages). A RUNNING trial
+whose heartbeat is older than ``grace`` seconds belongs to a dead worker: any worker
+marks it FAIL and enqueues its retry.
+
+A retry is a WAITING trial with the failed trial's parameters. If the failed trial
+saved a checkpoint with a step, the retry continues from it (parent = the failed trial,
+budget ``(checkpoint step, stop)``), otherwise it repeats the failed trial's own
+continuation or starts afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState, create_trial
+
+from hpo import _attrs
+
+__all__ = ["Heartbeat", "fail_stale_trials", "retry"]
+
+
+class Heartbeat:
+    """Writes a trial's heartbeat every ``interval`` seconds in a daemon thread."""
+
+    def __init__(self, study: optuna.Study, trial_id: int, interval: float, slot: int) -> None:
+        self._storage, self._tid, self._interval = study._storage, trial_id, interval
+        self._stop = threading.Event()
+        self._storage.set_trial_system_attr(trial_id, _attrs.WORKER,
+                                            f"{socket.gethostname()}:{os.getpid()}/{slot}")
+        self._beat()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="hpo-heartbeat")
+        self._thread.start()
+
+    def _beat(self) -> None:
+        self._storage.set_trial_system_attr(self._tid, _attrs.HEARTBEAT, time.time())
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._beat()
+            except UpdateFinishedTrialError:
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def retry(study: optuna.Study, failed: FrozenTrial, max_retries: int, *,
+          count: bool = True) -> int | None:
+    """Enqueue a retry of ``failed`` unless it has had ``max_retries`` already.
+
+    ``count=False`` (an interrupted sweep) re-runs the trial without using up a retry.
+    Returns the number of the new trial, or None.
+    """
+    n = failed.system_attrs.get(_attrs.RETRY_COUNT, 0)
+    if count and n >= max_retries:
+        return None
+    attrs = failed.system_attrs
+    system_attrs: dict = {"fixed_params": dict(failed.params), _attrs.RETRY_OF: failed.number,
+                          _attrs.RETRY_COUNT: n + 1 if count else n}
+    stop = attrs.get(_attrs.STOP)
+    if _attrs.CHECKPOINT in attrs and _attrs.CHECKPOINT_STEP in attrs and stop is not None \
+            and attrs[_attrs.CHECKPOINT_STEP] < stop:
+        system_attrs.update({_attrs.PARENT: failed.number,
+                             _attrs.START: attrs[_attrs.CHECKPOINT_STEP], _attrs.STOP: stop})
+    elif stop is not None:
+        for key in (_attrs.PARENT, _attrs.START, _attrs.STOP):
+            if key in attrs:
+                system_attrs[key] = attrs[key]
+    storage = study._storage
+    tid = storage.create_new_trial(study._study_id, template_trial=create_trial(
+        state=TrialState.WAITING, system_attrs=system_attrs))
+    return storage.get_trial_number_from_id(tid)
+
+
+def fail_stale_trials(study: optuna.Study, grace: float, max_retries: int) -> list[int]:
+    """Mark FAIL the RUNNING trials whose worker stopped beating; retry them.
+
+    Trials started outside hpo's runner (no heartbeat) are left alone. Returns the
+    numbers of the trials marked failed.
+    """
+    from hpo.study import record_failure_id
+
+    now = time.time()
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=[TrialState.RUNNING]):
+        beat = t.system_attrs.get(_attrs.HEARTBEAT)
+        if beat is None or now - beat <= grace:
+            continue
+        worker = t.system_attrs.get(_attrs.WORKER, "?")
+        # written first: a finished trial's attributes cannot change
+        record_failure_id(study._storage, t._trial_id,
+                          f"worker {worker} stopped sending heartbeats {now - beat:.0f} s ago "
+                          "(killed or lost)")
+        frozen = study._storage.get_trial(t._trial_id)
+        try:
+            if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue  # another worker got there first
+        failed.append(t.number)
+        retry(study, frozen, max_retries)
+    return failed

@@ -1,0 +1,63 @@
+"""Objectives for tests/test_runner.py, importable by the runner's child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import optuna
+
+import hpo
+
+
+@hpo.objective(direction="minimize")
+def quadratic(x: float = hpo.uniform(-2, 2), *, trial: optuna.Trial | None = None) -> float:
+    if trial is not None:
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("cuda_visible_devices", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return (x - 1) ** 2
+
+
+CRASH, RAISE, EXIT = 0.5, -0.5, 1.5
+
+
+@hpo.objective(direction="minimize")
+def misbehaving(x: float = hpo.uniform(-2, 2), *, trial: optuna.Trial | None = None) -> float:
+    """x == CRASH segfaults, x == RAISE raises, x == EXIT exits hard; a retry of a trial
+    (a transient failure) succeeds."""
+    assert trial is not None
+    if "hpo:retry_of" not in trial.study._storage.get_trial_system_attrs(trial._trial_id):
+        if x == CRASH:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if x == RAISE:
+            raise RuntimeError("diverged")
+        if x == EXIT:
+            os._exit(3)
+    return x * x
+
+
+@hpo.objective(direction="minimize")
+def sleepy(x: float = hpo.uniform(0, 1), *, trial: optuna.Trial | None = None) -> float:
+    time.sleep(float(os.environ.get("HPO_TEST_SLEEP", "30")))
+    return x
+
+
+@hpo.objective(direction="maximize")
+def stepper(lr: float = hpo.loguniform(1e-3, 1e-1), *, trial: optuna.Trial | None = None) -> float:
+    """Ten steps of a fake training run, one second each from step 5 on (a kill window),
+    checkpointing every step; the state records where it resumed."""
+    state = hpo.resume(trial) or {"w": 0.0, "resumed_at": None, "steps": []}
+    start, stop = hpo.budget(trial, max_resource=10)
+    if start > 0:
+        state["resumed_at"] = start
+    for step in range(start, stop):
+        state["w"] += lr
+        state["steps"].append(step)
+        hpo.checkpoint(trial, state, step=step + 1)
+        if trial is not None:
+            trial.report(state["w"], step)
+            trial.set_user_attr("state", state)
+        if step >= 5 and os.environ.get("HPO_TEST_SLOW_STEPS"):
+            time.sleep(1.0)
+    return state["w"]

@@ -27,3 +27,17 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     extensions = [t for t in study.trials if hpo.lineage(t, study)]
     assert len(extensions) == 2
     assert all(hpo.budget(t)[1] == 8 for t in extensions)
+
+
+def _hpo(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("hpo"))
+    return subprocess.run([exe, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def test_example_sweep_files_run(tmp_path: Path) -> None:
+    for name, trials in (("sweep.yaml", "3"), ("sweep_command.yaml", "2")):
+        out = _hpo("sweep", str(EXAMPLES / name), "--trials", trials, "--no-progress",
+                   "--output-dir", str(tmp_path / name), cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert "best:" in out.stdout
+        assert (tmp_path / name / "best.json").exists()

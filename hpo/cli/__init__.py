@@ -92,7 +92,7 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
             workers=workers or cfg.workers,
             gpus_per_trial=cfg.gpus_per_trial if gpus is None else gpus,
             backend=cfg.backend, isolation=cfg.isolation, trial_timeout=cfg.trial_timeout,
-            max_retries=cfg.retries.max, retry_on=cfg.retries.on, sampler=study.sampler,
+            max_retries=cfg.retries.max, retry_on=cfg.retries.when, sampler=study.sampler,
             pruner=study.pruner, directions=directions, log_dir=str(out / "logs"),
             progress=progress, ray_address=cfg.ray.address,
             heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
@@ -115,6 +115,8 @@ def _sweep(args: argparse.Namespace) -> int:
     from hpo.cli.sweepfile import load_sweep
 
     cfg = load_sweep(args.file)
+    if args.output_dir is not None:
+        cfg = cfg.model_copy(update={"output_dir": str(Path(args.output_dir).resolve())})
     return _run_config(cfg, workers=args.workers, gpus=args.gpus_per_trial, trials=args.trials,
                        progress=not args.no_progress)
 
@@ -246,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="run or resume the sweep a file describes")
     p.add_argument("file", help="the sweep file (YAML)")
+    p.add_argument("--output-dir", help="overrides output_dir (and so the default storage)")
     runner_options(p)
     p.set_defaults(run=_sweep)
     p = sub.add_parser("worker", help="join a running sweep (any host with the storage)")

@@ -93,12 +93,12 @@ class Named(BaseModel):
 class BudgetModel(_Model):
     trials: Annotated[int, Field(gt=0)] | None = None
     seconds: Annotated[float, Field(gt=0)] | None = None
-    resource: Annotated[float, Field(gt=0)] | None = None
+    resource: Annotated[int | float, Field(gt=0)] | None = None
 
 
 class Retries(_Model):
     max: Annotated[int, Field(ge=0)] = 2
-    on: list[Literal["crash", "fail", "timeout"]] = ["crash"]
+    when: list[Literal["crash", "fail", "timeout"]] = ["crash"]
 
 
 class RayModel(_Model):
@@ -116,7 +116,7 @@ class SweepConfig(_Model):
     sampler: Named = Named(name="tpe")
     pruner: Named | None = None
     budget: BudgetModel = BudgetModel()
-    max_resource: Annotated[float, Field(gt=0)] | None = None
+    max_resource: Annotated[int | float, Field(gt=0)] | None = None  # int stays int
     workers: Annotated[int, Field(ge=1)] = 1
     gpus_per_trial: Annotated[float, Field(ge=0)] = 0
     backend: Literal["local", "ray"] = "local"

@@ -14,6 +14,7 @@ __all__ = ["PRUNERS", "SAMPLERS", "build"]
 
 # name -> "module:attribute" of the class (or factory)
 SAMPLERS: dict[str, str] = {
+    "gp": "hpo.samplers.gp:GPSampler",
     "tpe": "optuna.samplers:TPESampler",
     "random": "optuna.samplers:RandomSampler",
     "qmc": "optuna.samplers:QMCSampler",

@@ -9,6 +9,6 @@ PY=${PYTHON:-python3.11}
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # torch first, pinned to the CPU build: an unpinned torch may pull a multi-GB CUDA build.
 pip install -q torch==2.13.0
-pip install -q -e '.[dev,rl]'
+pip install -q -e '.[dev,rl,llm]'
 ruff check hpo tests benchmarks examples
 python -m pytest -q --doctest-modules hpo tests "$@"

@@ -121,5 +121,6 @@ def test_redis_journal_storage(redis_url: str, study_name: str) -> None:
 def test_load_unknown_study_names_it_and_the_existing_ones() -> None:
     s = optuna.storages.InMemoryStorage()
     hpo.create_study(study_name="a", storage=s)
-    with pytest.raises(ValueError, match=r"study_name: no study 'b' in this storage; it has \['a'\]"):
+    with pytest.raises(ValueError,
+                       match=r"study_name: no study 'b' in this storage; it has \['a'\]"):
         hpo.load_study(study_name="b", storage=s)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from optuna.samplers import BaseSampler, TPESampler
 
-__all__ = ["default_sampler"]
+from hpo.samplers.gp import GPSampler
+
+__all__ = ["GPSampler", "default_sampler"]
 
 
 def default_sampler(n_objectives: int = 1, seed: int | None = None) -> BaseSampler:

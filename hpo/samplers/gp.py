@@ -1,0 +1,275 @@
+"""GP Bayesian optimisation as an Optuna sampler, on :mod:`hpo.surrogates`.
+
+Example:
+    >>> import optuna
+    >>> from hpo.samplers.gp import GPSampler
+    >>> def f(trial):
+    ...     x = trial.suggest_float("x", -5, 5)
+    ...     n = trial.suggest_int("n", 1, 8)
+    ...     return (x - 1) ** 2 + abs(n - 3)
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> study = optuna.create_study(sampler=GPSampler(seed=0))
+    >>> study.optimize(f, n_trials=20)
+    >>> study.best_value < 1.0
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo.space import UnitCubeEncoder
+from hpo.surrogates import GP, build_acquisition, fit_gp, optimize_acqf
+from hpo.surrogates.device import DTYPE, check_device, cpu_threads
+from hpo.surrogates.model import MIN_NOISE
+
+__all__ = ["GPSampler"]
+
+_logger = logging.getLogger(__name__)
+_PARAMS_KEY = "hpo:gp:params"  # system attr chunks: the relative params of a running trial
+_CHUNK = 2000  # characters per system attr (RDB storages limit their length)
+
+
+class GPSampler(BaseSampler):
+    """Gaussian-process Bayesian optimisation; one or several objectives, mixed spaces.
+
+    Start-up: the first trial is random (the search space is not known yet), the next
+    ``n_startup_trials - 1`` are points of a scrambled Sobol sequence over the unit-cube
+    encoding, indexed by trial number so parallel workers get distinct points. Then each
+    trial fits a GP (:func:`hpo.surrogates.fit_gp`, warm-started from the previous fit)
+    to the completed trials and maximises an acquisition
+    (:func:`hpo.surrogates.build_acquisition`): LogEI, qLogNEI when other trials are
+    running (their points are integrated over as pending, so parallel workers do not
+    duplicate them), qLogEHVI for several objectives, times the probability of
+    feasibility when trials carry Optuna constraints (``trial.set_constraint``; feasible
+    when every value is ``<= 0``).
+
+    The search space modelled is the intersection of the completed trials' spaces
+    (:class:`optuna.search_space.IntersectionSearchSpace`) without single-valued
+    distributions; every other parameter (conditional ones, fixed ones) is sampled by
+    ``independent_sampler``. Minimised objectives are negated once, when values are
+    read; the model always maximises. FAIL trials (crashes, NaN) with all modelled
+    parameters enter the model with the worst value observed so far, as SMAC does with
+    crashed runs: ignoring them outright made the sampler re-suggest a crashing point
+    every trial in our tests. PRUNED trials are ignored
+    unless ``consider_pruned_trials`` (then, with one objective, their last
+    intermediate value counts as their value: pessimistic for good configurations cut
+    early, useful when most trials are pruned). A value that is infinite in the bad
+    direction (a diverged run) is clipped to the worst finite value of its objective; a
+    trial with a value infinite in the good direction is ignored. (Trials told FAIL
+    only to discard them, e.g. in latency benchmarks, therefore count as bad points.)
+
+    Args:
+        seed: seed of the Sobol start-up, the acquisition optimiser and the default
+            independent sampler; the same seed and history give the same suggestions.
+        n_startup_trials: completed trials before the GP takes over (>= 1).
+        independent_sampler: sampler for parameters outside the modelled space and the
+            first trial; defaults to ``RandomSampler(seed=seed)``.
+        deterministic_objective: fix the noise variance at its floor instead of
+            inferring it.
+        consider_pruned_trials: model PRUNED trials by their last intermediate value.
+        device: ``"auto"``, ``"cuda"`` or ``"cpu"`` for the GP (see
+            :mod:`hpo.surrogates.device`).
+        max_points: most observations the GP conditions on; ``None`` for the default of
+            :func:`hpo.surrogates.fit_gp` (512 on the CPU, 8192 on CUDA).
+        n_candidates: Sobol scan size of the acquisition optimiser.
+        warn_independent_sampling: log a warning (once per parameter) when a parameter
+            is sampled independently after start-up.
+    """
+
+    def __init__(self, *, seed: int | None = None, n_startup_trials: int = 10,
+                 independent_sampler: BaseSampler | None = None,
+                 deterministic_objective: bool = False, consider_pruned_trials: bool = False,
+                 device: str = "auto", max_points: int | None = None, n_candidates: int = 2048,
+                 warn_independent_sampling: bool = True) -> None:
+        check_device(device)
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
+                or n_startup_trials < 1:
+            raise ValueError(f"GPSampler: n_startup_trials must be an int >= 1, "
+                             f"got {n_startup_trials!r}")
+        if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
+            raise ValueError(f"GPSampler: max_points must be an int >= 2 or None, "
+                             f"got {max_points!r}")
+        if not isinstance(n_candidates, int) or n_candidates < 1:
+            raise ValueError(f"GPSampler: n_candidates must be an int >= 1, got {n_candidates!r}")
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._sobol_seed = int(self._rng.integers(2**31))
+        self._independent = independent_sampler or RandomSampler(seed=seed)
+        self._space = IntersectionSearchSpace()
+        self._n_startup = n_startup_trials
+        self._noise = MIN_NOISE if deterministic_objective else None
+        self._pruned = consider_pruned_trials
+        self._device = device
+        self._max_points = max_points
+        self._n_candidates = n_candidates
+        self._warn = warn_independent_sampling
+        self._warned: set[str] = set()
+        self._cache: dict[tuple[str, str], GP] = {}  # warm starts, per space and model role
+        self._lock = threading.Lock()
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._sobol_seed = int(self._rng.integers(2**31))
+        self._independent.reseed_rng()
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return {name: dist for name, dist in self._space.calculate(study).items()
+                if not dist.single()}
+
+    # -- data ------------------------------------------------------------------------------
+
+    def _observations(self, study: Study, space: dict[str, BaseDistribution]
+                      ) -> tuple[list[FrozenTrial], np.ndarray]:
+        """Usable finished trials and their values to maximise ``(n, m)``."""
+        states = ((TrialState.COMPLETE, TrialState.PRUNED) if self._pruned
+                  else (TrialState.COMPLETE,))
+        signs = np.array([1.0 if d == StudyDirection.MAXIMIZE else -1.0 for d in study.directions])
+        trials, rows, failed = [], [], []
+        for t in study.get_trials(deepcopy=False, states=(*states, TrialState.FAIL)):
+            if not all(name in t.params for name in space):
+                continue
+            if t.state == TrialState.FAIL:
+                failed.append(t)
+                continue
+            if t.state == TrialState.PRUNED:
+                if len(signs) > 1 or not t.intermediate_values:
+                    continue
+                values = [t.intermediate_values[max(t.intermediate_values)]]
+            else:
+                values = t.values
+            y = signs * np.asarray(values, dtype=float)
+            if np.isnan(y).any() or np.isposinf(y).any():
+                continue
+            trials.append(t)
+            rows.append(y)
+        if rows and failed:  # crashed runs: as bad as the worst value (after the clip below)
+            trials += failed
+            rows += [np.full(len(signs), -np.inf)] * len(failed)
+        Y = np.array(rows, dtype=float).reshape(len(rows), len(signs))
+        bad = np.isneginf(Y)
+        if bad.any():  # diverged runs: as bad as the worst finite value
+            worst = np.where(bad, np.inf, Y).min(0)
+            Y = np.where(bad, np.where(np.isfinite(worst), worst, 0.0), Y)
+        return trials, Y
+
+    @staticmethod
+    def _pending_params(study: Study, trial: FrozenTrial, space: dict[str, BaseDistribution]
+                        ) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number == trial.number:
+                continue
+            params = {**_stored_params(t), **t.params}
+            if all(name in params and space[name]._contains(space[name].to_internal_repr(
+                    params[name])) for name in space):
+                out.append(params)
+        return out
+
+    def _fit(self, key: tuple[str, str], X: torch.Tensor, Y: np.ndarray) -> GP:
+        gp = fit_gp(X, Y, warm_start=self._cache.get(key), noise=self._noise,
+                    max_points=self._max_points, device=self._device)
+        self._cache[key] = gp
+        return gp
+
+    # -- sampling --------------------------------------------------------------------------
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        with self._lock, cpu_threads(1):
+            params = self._sample(study, trial, search_space)
+        text = json.dumps(params)
+        for i in range(0, len(text), _CHUNK):
+            study._storage.set_trial_system_attr(trial._trial_id, f"{_PARAMS_KEY}:{i // _CHUNK}",
+                                                 text[i:i + _CHUNK])
+        return params
+
+    def _sample(self, study: Study, trial: FrozenTrial,
+                search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        encoder = UnitCubeEncoder(search_space)
+        trials, Y = self._observations(study, search_space)
+        if len(trials) < self._n_startup:
+            sobol = torch.quasirandom.SobolEngine(encoder.dim, scramble=True, seed=self._sobol_seed)
+            sobol.fast_forward(trial.number)
+            return encoder.decode(sobol.draw(1, dtype=DTYPE)[0].numpy())
+
+        space_key = repr(sorted(search_space.items()))
+        X = torch.as_tensor(encoder.encode_many([t.params for t in trials]), dtype=DTYPE)
+        model = self._fit((space_key, "objectives"), X, Y)
+        constraint_model, feasible = None, None
+        if any(t.constraints for t in trials):
+            keys = sorted({k for t in trials for k in t.constraints})
+            C = np.array([[t.constraints.get(k, math.inf) for k in keys] for t in trials])
+            known = np.isfinite(C).all(1)
+            if known.any():
+                constraint_model = self._fit((space_key, "constraints"), X[known], C[known])
+            feasible = torch.as_tensor(np.where(known, (C <= 0).all(1), False))
+        pending = self._pending_params(study, trial, search_space)
+        X_pending = torch.as_tensor(encoder.encode_many(pending), dtype=DTYPE) if pending else None
+        seed = int(self._rng.integers(2**31))
+        acq = build_acquisition(model, X, X_pending=X_pending, constraint_model=constraint_model,
+                                feasible=feasible, seed=seed)
+        # Monte-Carlo acquisitions cost ~q times more per candidate: a smaller scan
+        n_candidates = self._n_candidates if X_pending is None else self._n_candidates // 8 + 1
+        x, _ = optimize_acqf(acq, encoder, incumbents=self._incumbents(X, Y, feasible),
+                             n_candidates=n_candidates, seed=seed,
+                             device=model.train_X.device)
+        return encoder.decode(x.cpu().numpy())
+
+    def _incumbents(self, X: torch.Tensor, Y: np.ndarray, feasible: torch.Tensor | None,
+                    k: int = 4) -> torch.Tensor:
+        """The best few (feasible) observed points; with several objectives, Pareto points."""
+        idx = np.arange(len(Y)) if feasible is None else np.flatnonzero(feasible.numpy())
+        if len(idx) == 0:
+            return X[:0]
+        if Y.shape[1] == 1:
+            return X[idx[np.argsort(-Y[idx, 0], kind="stable")[:k]]]
+        Yf = Y[idx]
+        dominated = ((Yf[None, :, :] >= Yf[:, None, :]).all(-1)
+                     & (Yf[None, :, :] > Yf[:, None, :]).any(-1)).any(1)
+        front = idx[~dominated]
+        chosen = self._rng.choice(front, size=min(k, len(front)), replace=False)
+        return X[np.sort(chosen)]
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        if (self._warn and param_name not in self._warned and not param_distribution.single()
+                and len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+                >= self._n_startup):
+            self._warned.add(param_name)
+            _logger.warning("GPSampler: parameter %r is not in every completed trial (conditional "
+                            "or new); it is sampled by %s.", param_name,
+                            type(self._independent).__name__)
+        return self._independent.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent.before_trial(study, trial)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._independent.after_trial(study, trial, state, values)
+
+
+def _stored_params(trial: FrozenTrial) -> dict[str, Any]:
+    chunks, i = [], 0
+    while (chunk := trial.system_attrs.get(f"{_PARAMS_KEY}:{i}")) is not None:
+        chunks.append(chunk)
+        i += 1
+    return json.loads("".join(chunks)) if chunks else {}
+

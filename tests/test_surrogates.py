@@ -1,0 +1,248 @@
+"""The GP layer: model fit, warm starts, large-n cap, acquisitions, acquisition optimiser."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import scipy.optimize
+import torch
+from botorch.acquisition.analytic import LogExpectedImprovement
+
+import hpo.space as sp
+from hpo.surrogates import (
+    GP,
+    build_acquisition,
+    fit_gp,
+    log_ei,
+    log_prob_feasible,
+    optimize_acqf,
+    resolve_device,
+    select_subset,
+)
+from hpo.surrogates.device import cpu_threads
+from hpo.surrogates.model import _Objective
+
+D = torch.float64
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    with cpu_threads(1):
+        yield
+
+
+def _data(n: int, d: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, d, generator=torch.Generator().manual_seed(seed), dtype=D)
+
+
+def _f(X: torch.Tensor) -> torch.Tensor:
+    return torch.sin(6 * X[:, 0]) + (X[:, 1] - 0.3).square() * 2
+
+
+def test_fit_recovers_known_function() -> None:
+    X = _data(60, 2)
+    gp = fit_gp(X, _f(X))
+    Xt = _data(500, 2, seed=1)
+    mean, var = gp.mean_var(Xt)
+    rmse = (mean[:, 0] - _f(Xt)).square().mean().sqrt().item()
+    assert rmse < 0.05 * (_f(Xt).max() - _f(Xt).min()).item()
+    # well calibrated enough: most errors within 3 posterior standard deviations
+    z = (mean[:, 0] - _f(Xt)).abs() / var[:, 0].sqrt()
+    assert (z < 3).float().mean() > 0.9
+    # noise-free data: tiny inferred noise, near-interpolation at training points
+    assert gp.hyper.noise.item() < 1e-2
+    assert (gp.mean_var(X)[0][:, 0] - _f(X)).abs().max() < 0.05
+
+
+def test_posterior_is_a_botorch_model_consistent_with_fast_path() -> None:
+    X = _data(25, 3)
+    gp = fit_gp(X, X.sum(-1) ** 2)
+    Xq = _data(7, 3, seed=2)
+    mean, var = gp.mean_var(Xq)
+    post = gp.posterior(Xq)
+    torch.testing.assert_close(post.mean, mean)
+    torch.testing.assert_close(post.variance, var, rtol=1e-6, atol=1e-9)
+    # BoTorch's analytic LogEI on our model equals ours
+    ours = build_acquisition(gp, X)
+    with torch.no_grad():
+        best = gp.mean_var(X)[0].max().item()
+        ref = LogExpectedImprovement(gp, best_f=best)(Xq.unsqueeze(-2))
+        torch.testing.assert_close(ours(Xq), ref, rtol=1e-6, atol=1e-8)
+
+
+def test_log_ei_accurate_and_finite_far_in_the_tail() -> None:
+    u = torch.tensor([-30.0, -5.0, -1.5, -0.5, 0.0, 2.0], dtype=D)
+    exact = torch.log(torch.exp(-0.5 * u**2) / math.sqrt(2 * math.pi) + u * torch.special.ndtr(u))
+    torch.testing.assert_close(log_ei(u[1:]), exact[1:], rtol=1e-9, atol=1e-12)
+    # at u = -30 the naive formula cancels to -inf; ours follows the asymptote
+    tail = log_ei(torch.tensor([-30.0, -1e3, -1e8], dtype=D, requires_grad=True))
+    assert torch.isfinite(tail).all() and (tail.diff() < 0).all()
+    asym = -0.5 * 900 - 0.5 * math.log(2 * math.pi) - 2 * math.log(30)
+    assert abs(tail[0].item() - asym) < 1e-2
+    x = torch.tensor([-50.0, -3.0, 0.5], dtype=D, requires_grad=True)
+    (g,) = torch.autograd.grad(log_ei(x).sum(), x)
+    assert torch.isfinite(g).all() and (g > 0).all()
+
+
+def test_marginal_likelihood_gradient_is_exact() -> None:
+    X = _data(30, 3)
+    y = torch.stack([_f(X), X.sum(-1)])
+    y = (y - y.mean(1, keepdim=True)) / y.std(1, keepdim=True)
+    rng = np.random.default_rng(0)
+    for fixed in (None, 1e-4):
+        obj = _Objective(X, y, 1e-6, fixed)
+        x0 = obj.pack(obj.initial()) + rng.normal(0, 0.3, 10)
+        err = scipy.optimize.check_grad(lambda x, o=obj: o(x)[0], lambda x, o=obj: o(x)[1],
+                                        x0, epsilon=1e-6)
+        assert err < 1e-4 * max(1.0, np.abs(obj(x0)[1]).max())
+
+
+def test_warm_start_reuses_hyperparameters() -> None:
+    X = _data(80, 4)
+    y = _f(X) + X[:, 2]
+    cold = fit_gp(X[:79], y[:79])
+    again_cold = fit_gp(X, y)
+    warm = fit_gp(X, y, warm_start=cold)
+    assert warm.fit_iterations < again_cold.fit_iterations
+    # one more point barely moves the MAP: the warm fit lands where a cold one does
+    torch.testing.assert_close(warm.hyper.lengthscale, again_cold.hyper.lengthscale, rtol=0.15,
+                               atol=0.0)
+    # a warm start of the wrong shape is ignored rather than failing
+    other = fit_gp(X[:, :2], y)
+    assert fit_gp(X, y, warm_start=other).hyper.shape == (1, 4)
+
+
+def test_large_n_keeps_fit_bounded() -> None:
+    n = 4000  # an exact fit on all of it takes minutes; capped it takes about a second
+    X = _data(n, 3)
+    y = _f(X) + 0.05 * torch.randn(n, generator=torch.Generator().manual_seed(3), dtype=D)
+    t = time.perf_counter()
+    gp = fit_gp(X, y, max_points=300, max_fit_points=150, device="cpu")
+    assert time.perf_counter() - t < 20
+    assert len(gp.train_X) == 300
+    kept = set(gp.kept.tolist())
+    assert int(torch.argmax(y)) in kept and set(range(n - 75, n)) <= kept
+    rmse = (gp.mean_var(X[:500])[0][:, 0] - _f(X[:500])).square().mean().sqrt()
+    assert rmse < 0.15
+
+
+def test_select_subset_keeps_the_best_of_each_output() -> None:
+    Y = torch.randn(1000, 2, generator=torch.Generator().manual_seed(0), dtype=D)
+    idx = select_subset(Y, 200).tolist()
+    assert len(idx) == 200 and idx == sorted(idx)
+    for j in range(2):
+        assert set(torch.argsort(Y[:, j], descending=True)[:50].tolist()) <= set(idx)
+
+
+def test_optimize_acqf_returns_valid_snapped_points_in_a_mixed_space() -> None:
+    space = {
+        "lr": sp.loguniform(1e-5, 1e-1),
+        "gamma": sp.uniform(0.9, 0.999),
+        "layers": sp.integer(1, 6),
+        "batch": sp.integer(16, 1024, log=True),
+        "clip": sp.uniform(0.1, 0.3, step=0.05),
+        "act": sp.choice(["relu", "tanh", "gelu"]),
+        "algo": sp.fixed("ppo"),
+    }
+    enc = sp.UnitCubeEncoder(space)
+    target = {"lr": 3e-4, "gamma": 0.95, "layers": 4, "batch": 100, "clip": 0.25, "act": "gelu",
+              "algo": "ppo"}
+    t = torch.as_tensor(enc.encode(target), dtype=D)
+    # a smooth acquisition whose best *valid* point is ``target``
+    x, _ = optimize_acqf(lambda X: -(X - t).square().sum(-1), enc, n_candidates=256, seed=1)
+    torch.testing.assert_close(enc.snap(x), x)
+    got = enc.decode(x.numpy())
+    assert {k: got[k] for k in ("layers", "batch", "act", "algo")} == \
+        {k: target[k] for k in ("layers", "batch", "act", "algo")}
+    assert got["clip"] == pytest.approx(0.25)
+    assert got["lr"] == pytest.approx(3e-4, rel=1e-3) and got["gamma"] == pytest.approx(0.95, 1e-4)
+    # the same seed gives the same point
+    x2, _ = optimize_acqf(lambda X: -(X - t).square().sum(-1), enc, n_candidates=256, seed=1)
+    torch.testing.assert_close(x, x2)
+
+
+def test_optimize_acqf_on_a_purely_discrete_space_finds_the_best_cell() -> None:
+    enc = sp.UnitCubeEncoder({"a": sp.integer(0, 30), "b": sp.choice(list("pqrstuvw"))})
+    t = torch.as_tensor(enc.encode({"a": 17, "b": "t"}), dtype=D)
+    x, _ = optimize_acqf(lambda X: -(X - t).abs().sum(-1), enc, n_candidates=16, seed=0)
+    assert enc.decode(x.numpy()) == {"a": 17, "b": "t"}
+
+
+def test_pending_points_lower_the_acquisition_nearby() -> None:
+    X = _data(20, 2)
+    gp = fit_gp(X, -(X - 0.5).square().sum(-1))
+    acq = build_acquisition(gp, X)
+    Xq = _data(512, 2, seed=5)
+    x_best = Xq[acq(Xq).argmax()].unsqueeze(0)
+    with_pending = build_acquisition(gp, X, X_pending=x_best, seed=0)
+    near = x_best + 0.001
+    far_value = with_pending(Xq).max()
+    assert with_pending(near) < acq(near) - 1.0  # little to gain where a worker already is
+    assert with_pending(near) < far_value
+
+
+def test_multi_objective_and_constraints() -> None:
+    X = _data(30, 2)
+    Y = torch.stack([-(X[:, 0] - 0.2).square(), -(X[:, 0] - 0.8).square() - X[:, 1]], -1)
+    gp = fit_gp(X, Y)
+    assert gp.num_outputs == 2
+    assert gp.posterior(X[:4].unsqueeze(0)).mean.shape == (1, 4, 2)
+    acq = build_acquisition(gp, X)
+    values = acq(X[:5])
+    assert values.shape == (5,) and torch.isfinite(values).all()
+    # constraint c = x1 - 0.5 <= 0: infeasible region has a much lower acquisition
+    cons = fit_gp(X, X[:, 1] - 0.5)
+    lpf = log_prob_feasible(cons, torch.tensor([[0.5, 0.1], [0.5, 0.95]], dtype=D))
+    assert lpf[0] > math.log(0.9) and lpf[1] < math.log(0.05)
+    feasible = X[:, 1] <= 0.5
+    c_acq = build_acquisition(gp, X, constraint_model=cons, feasible=feasible)
+    assert c_acq(X[:5]).shape == (5,)
+    # nothing feasible yet: the probability of feasibility alone
+    only = build_acquisition(gp, X, constraint_model=cons, feasible=torch.zeros(30, dtype=bool))
+    torch.testing.assert_close(only(X[:5]), log_prob_feasible(cons, X[:5]))
+
+
+def test_bad_arguments_are_named() -> None:
+    X = _data(5, 2)
+    with pytest.raises(ValueError, match=r"'auto', 'cuda', 'cpu'; got 'gpu'"):
+        fit_gp(X, X.sum(-1), device="gpu")
+    with pytest.raises(ValueError, match="max_points"):
+        fit_gp(X, X.sum(-1), max_points=0)
+    with pytest.raises(ValueError, match="noise"):
+        fit_gp(X, X.sum(-1), noise=-1.0)
+    with pytest.raises(ValueError, match="finite"):
+        fit_gp(X, torch.tensor([1.0, 2.0, math.nan, 0.0, 1.0], dtype=D))
+    with pytest.raises(ValueError, match=r"\(n, d\)"):
+        fit_gp(X, X.sum(-1)[:3])
+    assert resolve_device("auto", n=10) == torch.device("cpu")
+
+
+def test_single_observation_and_constant_outputs_do_not_break() -> None:
+    X = _data(1, 3)
+    gp = fit_gp(X, torch.tensor([2.0], dtype=D))
+    assert torch.isfinite(gp.mean_var(_data(4, 3))[1]).all()
+    X = _data(10, 3)
+    gp = fit_gp(X, torch.ones(10, dtype=D))
+    mean, var = gp.mean_var(_data(4, 3, seed=9))
+    assert torch.isfinite(mean).all() and torch.isfinite(var).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_and_cpu_agree() -> None:
+    X = _data(200, 4)
+    y = _f(X) + X[:, 3]
+    cpu, cuda = fit_gp(X, y, device="cpu"), fit_gp(X, y, device="cuda")
+    assert cuda.train_X.is_cuda and isinstance(cuda, GP)
+    torch.testing.assert_close(cuda.hyper.lengthscale.cpu(), cpu.hyper.lengthscale, rtol=1e-4,
+                               atol=1e-6)
+    Xq = _data(64, 4, seed=3)
+    torch.testing.assert_close(cuda.mean_var(Xq.cuda())[0].cpu(), cpu.mean_var(Xq)[0],
+                               rtol=1e-5, atol=1e-7)
+    enc = sp.UnitCubeEncoder({f"x{i}": sp.uniform(0, 1) for i in range(4)})
+    xa, _ = optimize_acqf(build_acquisition(cpu, X), enc, seed=0, device="cpu")
+    xb, _ = optimize_acqf(build_acquisition(cuda, X), enc, seed=0, device="cuda")
+    torch.testing.assert_close(xb.cpu(), xa, rtol=0, atol=1e-3)

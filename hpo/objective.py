@@ -23,6 +23,7 @@ import functools
 import importlib
 import inspect
 import math
+import pickle
 from collections.abc import Callable, Sequence
 from numbers import Real
 from typing import Any
@@ -78,7 +79,19 @@ class Objective:
 
     def __reduce__(self) -> tuple[Any, tuple[str, str]]:
         # By reference, like a function: the module attribute is this object, not ``fn``.
-        return _load, (self.fn.__module__, self.fn.__qualname__)
+        # Refuse rather than let another process load a different object of that name.
+        module, qualname = self.fn.__module__, self.fn.__qualname__
+        try:
+            same = _load(module, qualname) is self
+        except (ImportError, AttributeError):
+            same = False
+        if not same:
+            raise pickle.PicklingError(
+                f"objective {module}.{qualname} cannot be sent to another process: that name "
+                "does not lead to this object (defined inside a function, or made by a "
+                "factory?). Assign it to a module-level name that matches, or run with "
+                "isolation='none'.")
+        return _load, (module, qualname)
 
     @property
     def direction(self) -> str:

@@ -61,3 +61,11 @@ def stepper(lr: float = hpo.loguniform(1e-3, 1e-1), *, trial: optuna.Trial | Non
         if step >= 5 and os.environ.get("HPO_TEST_SLOW_STEPS"):
             time.sleep(1.0)
     return state["w"]
+
+
+def plain(trial: optuna.Trial) -> float:
+    """An Optuna-style objective: it samples its own parameters, conditionally too."""
+    x = trial.suggest_float("x", -1, 1)
+    if trial.suggest_categorical("kind", ["a", "b"]) == "a":
+        return x * x + trial.suggest_float("extra", 0, 1)
+    return x * x

@@ -143,7 +143,7 @@ def test_pending_trials_get_different_suggestions() -> None:
     fresh.add_trials(study.trials[:10])
     t3 = fresh.ask(space)
     c = np.array([(t3.params["x1"] + 5) / 15, t3.params["x2"] / 15])
-    assert np.linalg.norm(a - c) < 1e-6
+    assert np.linalg.norm(a - c) < 1e-3  # the same point, up to the optimiser's tolerance
 
 
 def test_mixed_space_with_hpo_distributions() -> None:

@@ -171,3 +171,19 @@ def test_conditional_parameters_by_define_by_run() -> None:
     for t in study.trials:
         extra = {"sgd": "momentum", "adam": "beta1"}[t.params["opt"]]
         assert set(t.params) == {"opt", extra}
+
+
+def test_objectives_pickle_by_reference_and_refuse_ambiguous_names() -> None:
+    import pickle
+
+    assert pickle.loads(pickle.dumps(quadratic)) is quadratic
+
+    def factory() -> hpo.Objective:
+        @hpo.objective
+        def inner(x: float = hpo.uniform(0, 1)) -> float:
+            return x
+
+        return inner
+
+    with pytest.raises(pickle.PicklingError, match="cannot be sent to another process"):
+        pickle.dumps(factory())

@@ -86,6 +86,20 @@ def test_run_in_processes_records_crashes_and_retries(tmp_path: Path) -> None:
     assert by_number[3].system_attrs["hpo:fail_reason"] == "the trial's process died (exit code 3)"
 
 
+@pytest.mark.parametrize("isolation", ["process", "none"])
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_objectives_that_sample_their_own_parameters(tmp_path: Path, isolation: str,
+                                                     storage: str) -> None:
+    from runner_objectives import plain
+
+    url = f"sqlite:///{tmp_path}/p.db" if storage == "sqlite" else f"journal:///{tmp_path}/p.log"
+    study = hpo.run(plain, storage=url, study_name="p", n_trials=6, workers=2,
+                    isolation=isolation, progress=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 6
+    for t in study.trials:
+        assert ("extra" in t.params) == (t.params["kind"] == "a")
+
+
 def test_run_rejects_bad_settings(tmp_path: Path) -> None:
     from runner_objectives import quadratic
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.samplers import TPESampler
 from optuna.trial import TrialState
 
 import hpo
+from hpo.samplers import GPSampler
 
 
 def _artifact_dir(study: optuna.Study) -> str:
@@ -30,7 +30,7 @@ def test_default_storage_is_embedded_sqlite(hpo_home: Path) -> None:
     again = hpo.load_study(study_name="demo")
     assert isinstance(again, hpo.Study) and isinstance(again, optuna.Study)
     assert len(again.trials) == 3
-    assert isinstance(again.sampler, TPESampler)
+    assert isinstance(again.sampler, GPSampler)
     assert _artifact_dir(again) == str((hpo_home / "artifacts").resolve())
 
 

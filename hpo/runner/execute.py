@@ -69,6 +69,9 @@ def execute(spec: TrialSpec, trial_id: int, redirect: bool = False) -> Outcome:
     ``<log_dir>/trial-<number>.log`` while the trial runs.
     """
     study = _study(spec)
+    # Optuna's RDB storage cache in this process has not seen the trial the worker loop
+    # created; reading the running trials brings it in (incrementally, cheaply).
+    study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     trial = optuna.Trial(study, trial_id)
     saved = _redirect(spec, trial.number) if redirect and spec.log_dir else None
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optuna.samplers import BaseSampler, TPESampler
+from optuna.samplers import BaseSampler
 
 from hpo.samplers.gp import GPSampler
 
@@ -10,10 +10,13 @@ __all__ = ["GPSampler", "default_sampler"]
 
 
 def default_sampler(n_objectives: int = 1, seed: int | None = None) -> BaseSampler:
-    """The sampler :func:`hpo.create_study` uses when none is given.
+    """The sampler :func:`hpo.create_study` uses when none is given: :class:`GPSampler`
+    (GP Bayesian optimisation; qLogEHVI for several objectives).
 
-    Optuna's TPE (multivariate, with the constant liar for parallel workers) for now.
+    Example:
+        >>> type(default_sampler()).__name__
+        'GPSampler'
     """
     if n_objectives < 1:
         raise ValueError(f"n_objectives: must be >= 1, got {n_objectives}")
-    return TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    return GPSampler(seed=seed)

@@ -399,4 +399,5 @@ def test_ray_backend(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="ray", storage=url)
     _check_misbehaving(study)
-    assert "the Ray task died" in study.trials[1].system_attrs["hpo:fail_reason"]
+    reason = study.trials[1].system_attrs["hpo:fail_reason"]
+    assert reason.startswith("the Ray task died (") and "\x1b[" not in reason

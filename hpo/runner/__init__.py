@@ -95,9 +95,10 @@ def run(
     Ray tasks instead. Started again with the same storage and study name, it resumes:
     finished trials count against ``n_trials`` and are never redone.
 
-    The objective must be picklable for ``isolation="process"`` and Ray: a function
-    defined at module level (``__main__`` of a script included) or a
-    :class:`~hpo.runner.command.CommandObjective`.
+    The objective must be picklable for ``isolation="process"``: a function defined at
+    module level (in ``__main__`` of a script too) or a
+    :class:`~hpo.runner.command.CommandObjective`. Ray workers do not run your script:
+    with ``backend="ray"`` the objective must live in an importable module.
 
     Returns:
         The study.

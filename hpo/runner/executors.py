@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -223,6 +224,11 @@ class RayExecutor(Executor):
             import ray
         except ImportError:
             raise ImportError("backend='ray' needs Ray: pip install 'hpo[ray]'") from None
+        module = getattr(getattr(spec.objective, "fn", spec.objective), "__module__", None)
+        if module == "__main__":
+            raise ValueError("objective: backend='ray' needs the objective in an importable "
+                             "module (Ray workers do not run your script): move it to a module "
+                             "and use module:function, or use backend='local'")
         super().__init__(spec, slots, trial_timeout)
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
@@ -245,7 +251,7 @@ class RayExecutor(Executor):
                 try:
                     return ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    return Outcome("crash", reason=f"the Ray task died: {exc}".splitlines()[0])
+                    return Outcome("crash", reason=_ray_reason(exc))
             if stop.is_set():
                 ray.cancel(ref, force=True)
                 return Outcome("interrupted", reason="the sweep was stopped")
@@ -257,3 +263,11 @@ class RayExecutor(Executor):
     def close(self) -> None:
         if self._owns_ray:
             self._ray.shutdown()
+
+
+def _ray_reason(exc: BaseException) -> str:
+    """One readable line: the Ray error's kind and its last meaningful line, no colours."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    cause = lines[-1] if lines else type(exc).__name__
+    return f"the Ray task died ({type(exc).__name__}): {cause}"[:500]

@@ -219,3 +219,16 @@ def test_cuda_and_cpu_suggest_the_same() -> None:
         params.append(study.trials[-1].params)
     for k in params[0]:
         assert params[0][k] == pytest.approx(params[1][k], abs=1e-2)
+
+
+def test_sampler_pickles_for_worker_processes() -> None:
+    import pickle
+
+    sampler = GPSampler(seed=3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(_branin_objective, n_trials=8)
+    clone = pickle.loads(pickle.dumps(sampler))
+    again = optuna.create_study(sampler=clone)
+    again.add_trials(study.trials)
+    again.optimize(_branin_objective, n_trials=1)
+    assert again.trials[-1].state == optuna.trial.TrialState.COMPLETE

@@ -130,6 +130,17 @@ class GPSampler(BaseSampler):
         self._cache: dict[tuple[str, str], GP] = {}  # warm starts, per space and model role
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable for worker processes: a lock cannot travel, a warm-start cache need not.
+        state = self.__dict__.copy()
+        del state["_lock"]
+        state["_cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
         self._sobol_seed = int(self._rng.integers(2**31))

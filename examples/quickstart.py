@@ -111,8 +111,8 @@ def main() -> None:
     best = study.best_trial
     print(f"best: trial {best.number}, accuracy {best.value:.3f}, params {best.params}")
 
-    # Continue the best trial from its checkpoint to twice the epochs.
-    child = hpo.extend(study, best.number, stop=2 * args.epochs)
+    # Continue the best trial from its checkpoint to twice the epochs it trained.
+    child = hpo.extend(study, best.number, stop=2 * hpo.budget(best)[1])
     study.optimize(train, n_trials=1)
     extended = study.trials[child]
     print(f"extended trial {best.number} -> trial {child} over epochs "

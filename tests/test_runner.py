@@ -9,11 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 import hpo
 from hpo.cli.sweepfile import SweepFileError, load_sweep
@@ -39,8 +40,19 @@ def _hpo(*args: str, cwd: Path, timeout: float = 240, **env: str) -> subprocess.
                           timeout=timeout, env=_env(**env))
 
 
-def _states(study: optuna.Study) -> dict[int, str]:
-    return {t.number: t.state.name for t in study.trials}
+def _wait_for(url: str, name: str, done: Callable[[list[FrozenTrial]], bool],
+              timeout: float = 120) -> None:
+    """Poll the study (which may not exist yet) until ``done(trials)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert time.monotonic() < deadline, f"study {name!r} made no progress"
+        time.sleep(0.3)
+        try:
+            trials = hpo.load_study(study_name=name, storage=url).trials
+        except ValueError:
+            continue
+        if done(trials):
+            return
 
 
 # -- the Python entry point -------------------------------------------------------------
@@ -269,17 +281,9 @@ def test_interrupted_sweep_resumes_without_redoing_trials(tmp_path: Path) -> Non
     proc = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
                             env=_env(HPO_TEST_SLOW_STEPS="1"), stderr=subprocess.PIPE, text=True)
     url = f"sqlite:///{tmp_path}/sweeps/stop/study.db"
-    deadline = time.monotonic() + 120
-    while True:  # wait until trial 0 completed and trial 1 checkpointed in its slow steps
-        assert time.monotonic() < deadline, "the sweep made no progress"
-        time.sleep(0.3)
-        try:
-            trials = hpo.load_study(study_name="stop", storage=url).trials
-        except ValueError:
-            continue
-        if len(trials) == 2 and trials[0].state == TrialState.COMPLETE and \
-                trials[1].system_attrs.get("hpo:checkpoint_step", 0) >= 6:
-            break
+    # wait until trial 0 completed and trial 1 checkpointed in its slow steps
+    _wait_for(url, "stop", lambda ts: len(ts) == 2 and ts[0].state == TrialState.COMPLETE
+              and ts[1].system_attrs.get("hpo:checkpoint_step", 0) >= 6)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -316,16 +320,9 @@ def test_sigkilled_worker_trial_is_retried_from_its_checkpoint(tmp_path: Path) -
     url = f"sqlite:///{tmp_path}/sweeps/kill/study.db"
     victim = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
                               env=_env(HPO_TEST_SLOW_STEPS="1"), stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while True:  # wait for the checkpoint of step 6, inside the slow steps
-        assert time.monotonic() < deadline, "the trial made no progress"
-        time.sleep(0.3)
-        try:
-            trials = hpo.load_study(study_name="kill", storage=url).trials
-        except ValueError:
-            continue
-        if trials and trials[0].system_attrs.get("hpo:checkpoint_step", 0) >= 6:
-            break
+    # wait for the checkpoint of step 6, inside the slow steps
+    _wait_for(url, "kill", lambda ts: bool(ts)
+              and ts[0].system_attrs.get("hpo:checkpoint_step", 0) >= 6)
     victim.send_signal(signal.SIGKILL)
     victim.wait(30)
     time.sleep(3.5)  # past the grace period

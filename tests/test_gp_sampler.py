@@ -179,7 +179,8 @@ def test_constraints_steer_to_the_feasible_optimum() -> None:
     study = optuna.create_study(sampler=_fast(0))
     study.optimize(obj, n_trials=16)
     feasible = [t.value for t in study.trials[6:] if sum(t.params.values()) >= 1.0]
-    assert len(feasible) >= 6 and min(feasible) < 0.52
+    # half the square is feasible; the optimum lies on the boundary, approached from both sides
+    assert len(feasible) >= 5 and min(feasible) < 0.505
 
 
 def test_pruned_trials_are_ignored_unless_asked() -> None:

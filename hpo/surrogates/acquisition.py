@@ -43,7 +43,8 @@ from torch import Tensor
 
 from hpo.surrogates.model import GP
 
-__all__ = ["Acquisition", "LogEI", "build_acquisition", "log_ei", "log_prob_feasible"]
+__all__ = ["Acquisition", "LogEI", "build_acquisition", "log_ei", "log_prob_feasible",
+           "value_and_grad"]
 
 Acquisition = Callable[[Tensor], Tensor]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -84,6 +85,44 @@ def log_prob_feasible(model: GP, X: Tensor) -> Tensor:
     return torch.special.log_ndtr(-mean / var.sqrt()).sum(-1)
 
 
+def _log_prob_feasible_and_grad(model: GP, X: Tensor) -> tuple[Tensor, Tensor]:
+    mean, var, dmean, dvar = model.mean_var_grad(X)
+    sigma = var.sqrt()
+    z = -mean / sigma
+    log_cdf = torch.special.log_ndtr(z)
+    mills = torch.exp(-0.5 * z.square() - _LOG_SQRT_2PI - log_cdf)  # d log Phi(z) / dz
+    # z = -mean var^-1/2: dz/dmean = -1/sigma, dz/dvar = mean / (2 sigma^3) = -z / (2 var)
+    grad = mills.unsqueeze(-1) * (-dmean / sigma.unsqueeze(-1)
+                                  - (z / (2.0 * var)).unsqueeze(-1) * dvar)
+    return log_cdf.sum(-1), grad.sum(-2)
+
+
+def value_and_grad(acq: Acquisition, X: Tensor) -> tuple[Tensor, Tensor]:
+    """``acq(X)`` ``(b,)`` and its gradient ``(b, d)`` in ``X``, without a graph kept.
+
+    Acquisitions with a closed form (``acq.value_and_grad``, as :class:`LogEI` has) use
+    it; any other callable is differentiated by autograd. Non-finite values get a zero
+    gradient.
+
+    Example:
+        >>> v, g = value_and_grad(lambda X: -X.square().sum(-1), torch.ones(2, 3))
+        >>> g.tolist()[0]
+        [-2.0, -2.0, -2.0]
+    """
+    closed_form = getattr(acq, "value_and_grad", None)
+    if closed_form is not None:
+        values, grad = closed_form(X)
+    else:
+        with torch.enable_grad():
+            Xg = X.detach().requires_grad_()
+            values = acq(Xg)
+            (grad,) = torch.autograd.grad(values[torch.isfinite(values)].sum(), Xg,
+                                          allow_unused=True)
+        grad = torch.zeros_like(X) if grad is None else grad
+        values = values.detach()
+    return values, torch.where(torch.isfinite(values).unsqueeze(-1), grad, 0.0)
+
+
 class LogEI:
     """Analytic log expected improvement of output 0 of ``model`` over ``best_f``.
 
@@ -104,6 +143,19 @@ class LogEI:
         sigma = var[..., 0].sqrt()
         return log_ei((mean[..., 0] - self.best_f) / sigma) + sigma.log()
 
+    def value_and_grad(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        """Values ``(b,)`` and gradients ``(b, d)`` at ``X`` ``(b, d)``, in closed form."""
+        mean, var, dmean, dvar = self.model.mean_var_grad(X)
+        sigma = var[:, 0].sqrt()
+        u = (mean[:, 0] - self.best_f) / sigma
+        lei = log_ei(u)
+        g = torch.exp(torch.special.log_ndtr(u) - lei)  # d log EI(u) / du = Phi(u) / EI(u)
+        # value = log EI(u) + log sigma with u = (mean - best) / sigma, sigma = var^1/2
+        d_mean = g / sigma
+        d_var = (1.0 - g * u) / (2.0 * var[:, 0])
+        grad = d_mean.unsqueeze(-1) * dmean[:, 0] + d_var.unsqueeze(-1) * dvar[:, 0]
+        return lei + sigma.log(), grad
+
 
 class _BoTorchQ1:
     """Evaluates a BoTorch q-batch acquisition at single points: ``(b, d) -> (b,)``."""
@@ -122,6 +174,13 @@ class _PlusLogFeasible:
     def __call__(self, X: Tensor) -> Tensor:
         lpf = log_prob_feasible(self.constraint_model, X)
         return lpf if self.base is None else self.base(X) + lpf
+
+    def value_and_grad(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        lpf, grad = _log_prob_feasible_and_grad(self.constraint_model, X)
+        if self.base is None:
+            return lpf, grad
+        values, base_grad = value_and_grad(self.base, X)
+        return values + lpf, base_grad + grad
 
 
 def build_acquisition(model: GP, X_baseline: Tensor, *, X_pending: Tensor | None = None,

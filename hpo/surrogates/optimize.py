@@ -4,10 +4,10 @@
    projected with :meth:`UnitCubeEncoder.snap` onto valid encodings, evaluated as one
    batch without gradients.
 2. Local search: the best scan points (half of ``n_starts`` from anywhere, half from
-   the global Sobol part only) and the incumbents themselves start one L-BFGS-B run
-   over the *sum* of their acquisition values: the starts are independent, so the
-   summed gradient is every start's own gradient, and each iteration is a single
-   batched acquisition evaluation. Integer and one-hot columns
+   the global Sobol part only) and the incumbents themselves each start an L-BFGS-B
+   run of their own, all run in lockstep by :func:`batched_lbfgsb` so that every
+   iteration is one batched acquisition evaluation (closed-form gradients where the
+   acquisition has them, autograd otherwise). Integer and one-hot columns
    are relaxed to ``[0, 1]`` in a first pass; the results are snapped, then polished
    over the continuous columns alone with the discrete columns held fixed.
 3. Discrete neighbourhood: from the best point, a few rounds of coordinate ascent over
@@ -26,8 +26,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import greenlet
 import numpy as np
 import scipy.optimize
 import torch
@@ -35,10 +37,13 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from torch import Tensor
 
 from hpo.space import UnitCubeEncoder
-from hpo.surrogates.acquisition import Acquisition
+from hpo.surrogates.acquisition import Acquisition, value_and_grad
 from hpo.surrogates.device import DTYPE
 
-__all__ = ["optimize_acqf"]
+__all__ = ["batched_lbfgsb", "optimize_acqf"]
+
+# |d log-EI / dx| < 1e-3: a step of 0.01 in the unit cube gains < 1e-5 in log-EI
+_TOLERANCES = {"gtol": 1e-3}
 
 
 def _evaluate(acq: Acquisition, X: Tensor, chunk: int = 1024) -> Tensor:
@@ -46,24 +51,88 @@ def _evaluate(acq: Acquisition, X: Tensor, chunk: int = 1024) -> Tensor:
         return torch.cat([acq(X[i:i + chunk]) for i in range(0, len(X), chunk)])
 
 
+def batched_lbfgsb(fun_and_grad: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                   x0: np.ndarray, lower: np.ndarray, upper: np.ndarray, *,
+                   max_iter: int = 100, **options: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise from every row of ``x0`` ``(b, d)`` with its own L-BFGS-B, in lockstep.
+
+    Each start runs scipy's L-BFGS-B, with its own curvature memory, line search and
+    convergence test, inside a greenlet; whenever every live start is waiting for a
+    function value, their points are evaluated in one call of ``fun_and_grad`` ``(k, d)
+    -> (values (k,), gradients (k, d))``. The result of each start is exactly what
+    ``scipy.optimize.minimize`` from that start alone would return, at the cost of
+    ``max over starts`` batched calls, and a start that converges leaves the batch.
+    (A single L-BFGS-B over the sum of the starts would share one curvature model and one
+    stopping test between unrelated basins: it takes several times more iterations.)
+    Non-finite values are replaced by a large constant with a zero gradient, which stops
+    that start.
+
+    Args:
+        fun_and_grad: batched objective to minimise.
+        x0: ``(b, d)`` starting points.
+        lower, upper: ``(d,)`` or ``(b, d)`` bounds.
+        max_iter: most iterations per start.
+        **options: further ``scipy.optimize.minimize(method="L-BFGS-B")`` options.
+
+    Returns:
+        The final points ``(b, d)`` and their values ``(b,)``.
+
+    Example:
+        >>> import numpy as np
+        >>> x, v = batched_lbfgsb(lambda X: (((X - 0.3) ** 2).sum(1), 2 * (X - 0.3)),
+        ...                       np.array([[0.0, 1.0], [1.0, 1.0]]), np.zeros(2), np.ones(2))
+        >>> np.round(x, 6).tolist()
+        [[0.3, 0.3], [0.3, 0.3]]
+    """
+    b, d = x0.shape
+    lower = np.broadcast_to(lower, (b, d))
+    upper = np.broadcast_to(upper, (b, d))
+    x_out, f_out = x0.astype(float).copy(), np.full(b, np.inf)
+    main = greenlet.getcurrent()
+
+    def start(i: int) -> tuple[str, int, Any]:
+        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+            return main.switch(("eval", i, x))  # type: ignore[no-any-return]
+
+        res = scipy.optimize.minimize(fun, x_out[i], jac=True, method="L-BFGS-B",
+                                      bounds=scipy.optimize.Bounds(lower[i], upper[i]),
+                                      options={"maxiter": max_iter, **options})
+        return ("done", i, res)
+
+    runs = [greenlet.greenlet(start) for _ in range(b)]
+    waiting: dict[int, np.ndarray] = {}
+
+    def receive(message: tuple[str, int, Any]) -> None:
+        kind, i, payload = message
+        if kind == "eval":
+            waiting[i] = payload
+        else:
+            x_out[i], f_out[i] = payload.x, payload.fun
+
+    for i, run in enumerate(runs):
+        receive(run.switch(i))
+    while waiting:
+        idx = sorted(waiting)
+        values, grads = fun_and_grad(np.stack([waiting.pop(i) for i in idx]))
+        for k, i in enumerate(idx):
+            ok = bool(np.isfinite(values[k]) and np.isfinite(grads[k]).all())
+            reply = (float(values[k]), grads[k]) if ok else (1e30, np.zeros(d))
+            receive(runs[i].switch(reply))
+    return x_out, f_out
+
+
 def _lbfgsb(acq: Acquisition, X0: Tensor, free: Tensor, max_iter: int) -> Tensor:
-    """Maximise ``acq`` from every row of ``X0`` at once, moving only ``free`` columns."""
-    starts, d = X0.shape
-    lo = np.where(free.cpu().numpy(), 0.0, X0.cpu().numpy()).ravel()
-    hi = np.where(free.cpu().numpy(), 1.0, X0.cpu().numpy()).ravel()
+    """Maximise ``acq`` from every row of ``X0``, moving only the ``free`` columns."""
+    fixed = X0.cpu().numpy()
+    lower = np.where(free.cpu().numpy(), 0.0, fixed)
+    upper = np.where(free.cpu().numpy(), 1.0, fixed)
 
-    def f(x: np.ndarray) -> tuple[float, np.ndarray]:
-        X = torch.tensor(x, dtype=DTYPE, device=X0.device).reshape(starts, d).requires_grad_()
-        values = acq(X)
-        finite = torch.isfinite(values)
-        loss = -values[finite].sum()
-        (grad,) = torch.autograd.grad(loss, X) if bool(finite.any()) else (torch.zeros_like(X),)
-        return loss.item(), grad.cpu().numpy().ravel()
+    def negated(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        values, grad = value_and_grad(acq, torch.as_tensor(x, dtype=DTYPE, device=X0.device))
+        return -values.cpu().numpy(), -grad.cpu().numpy()
 
-    res = scipy.optimize.minimize(f, X0.cpu().numpy().ravel(), jac=True, method="L-BFGS-B",
-                                  bounds=list(zip(lo, hi, strict=True)),
-                                  options={"maxiter": max_iter})
-    return torch.tensor(res.x, dtype=DTYPE, device=X0.device).reshape(starts, d)
+    x, _ = batched_lbfgsb(negated, fixed, lower, upper, max_iter=max_iter, **_TOLERANCES)
+    return torch.as_tensor(x, dtype=DTYPE, device=X0.device)
 
 
 def _neighbours(encoder: UnitCubeEncoder, x: np.ndarray) -> np.ndarray:

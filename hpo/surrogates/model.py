@@ -146,17 +146,18 @@ class GP(Model):
     """
 
     def __init__(self, train_X: Tensor, train_Y: Tensor, hyper: GPHyperparameters,
-                 kept: Tensor | None = None, fit_iterations: int = 0) -> None:
+                 kept: Tensor | None = None, fit_iterations: int = 0,
+                 standardisation: tuple[Tensor, Tensor] | None = None) -> None:
         super().__init__()
         self.train_X, self.train_Y, self.hyper = train_X, train_Y, hyper
         self.kept = torch.arange(len(train_X)) if kept is None else kept
         self.fit_iterations = fit_iterations
         self._num_outputs = train_Y.shape[-1]
-        self.y_mean, self.y_std = _standardisation(train_Y)
+        self.y_mean, self.y_std = standardisation or _standardisation(train_Y)
         y = ((train_Y - self.y_mean) / self.y_std).T  # (m, n)
-        self._Z = train_X / hyper.lengthscale.unsqueeze(-2)  # (m, n, d)
+        self._Z = train_X / hyper.lengthscale.unsqueeze(-2)  # (h, n, d), h = 1 or m
         K = hyper.outputscale[:, None, None] * matern52(self._Z, self._Z)
-        K = K + torch.diag_embed(hyper.noise[:, None].expand_as(y))
+        K = K + torch.diag_embed(hyper.noise[:, None].expand(-1, len(train_X)))
         self._L = _cholesky(K)
         self._alpha = torch.cholesky_solve(y.unsqueeze(-1), self._L).squeeze(-1)  # (m, n)
 
@@ -176,6 +177,33 @@ class GP(Model):
         """``k(X, train_X)`` for ``X`` ``(..., q, d)`` -> ``(..., m, q, n)``."""
         Zx = X.unsqueeze(-3) / self.hyper.lengthscale.unsqueeze(-2)
         return self.hyper.outputscale[:, None, None] * matern52(Zx, self._Z)
+
+    def condition_on(self, X: Tensor, Y: Tensor) -> GP:
+        """This GP, with the same hyperparameters and units, also conditioned on ``(X, Y)``.
+
+        ``X`` is ``(p, d)``; ``Y`` is ``(p, m)``, or ``(p, k)`` for a one-output model:
+        then the result has ``k`` outputs that share the kernel and differ only in the
+        values at ``X`` (``k`` fantasies of the outcomes at pending points, for example;
+        their posterior variances are equal, since a GP's variance does not depend on
+        the observed values).
+
+        Example:
+            >>> import torch
+            >>> X = torch.rand(10, 2, dtype=torch.float64)
+            >>> gp = fit_gp(X, X.sum(-1))
+            >>> fantasies = gp.condition_on(X[:1] + 0.1, torch.tensor([[0.0, 1.0, 2.0]]))
+            >>> fantasies.num_outputs
+            3
+        """
+        X, Y = X.to(self.train_X), Y.to(self.train_X)
+        k = Y.shape[-1]
+        if len(X) != len(Y) or not (k == self.num_outputs or self.num_outputs == 1):
+            raise ValueError(f"GP.condition_on: expected X (p, d) and Y (p, {self.num_outputs})"
+                             f"{' or (p, k)' if self.num_outputs == 1 else ''}, got "
+                             f"{tuple(X.shape)} and {tuple(Y.shape)}")
+        Y = torch.cat([self.train_Y.expand(-1, k), Y])
+        return GP(torch.cat([self.train_X, X]), Y, self.hyper,
+                  standardisation=(self.y_mean.expand(k), self.y_std.expand(k)))
 
     def mean_var(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Marginal posterior mean and variance of the latent function at ``X`` ``(..., d)``.
@@ -240,6 +268,7 @@ class GP(Model):
         V = torch.linalg.solve_triangular(self._L, Kx.transpose(-1, -2), upper=False)
         Zx = X.unsqueeze(-3) / self.hyper.lengthscale.unsqueeze(-2)
         cov = self.hyper.outputscale[:, None, None] * matern52(Zx, Zx) - V.transpose(-1, -2) @ V
+        cov = cov.expand(*mean.shape, mean.shape[-1])  # fantasy outputs share one kernel
         if observation_noise is True:
             cov = cov + torch.diag_embed(self.hyper.noise[:, None].expand_as(mean))
         std = self.y_std[:, None]

@@ -11,10 +11,12 @@ import pytest
 import scipy.optimize
 import torch
 from botorch.acquisition.analytic import LogExpectedImprovement
+from botorch.utils.multi_objective.pareto import is_non_dominated
 
 import hpo.space as sp
 from hpo.surrogates import (
     GP,
+    LogEHVI,
     build_acquisition,
     fit_gp,
     log_ei,
@@ -22,6 +24,7 @@ from hpo.surrogates import (
     optimize_acqf,
     resolve_device,
     select_subset,
+    value_and_grad,
 )
 from hpo.surrogates.device import cpu_threads
 from hpo.surrogates.model import _Objective
@@ -126,6 +129,7 @@ def test_closed_form_acquisition_gradients_match_autograd() -> None:
     constraint = fit_gp(X, X[:, :2].sum(-1, keepdim=True) - 0.8)
     feasible = X[:, :2].sum(-1) <= 0.8
     for acq in (build_acquisition(objective, X),
+                build_acquisition(objective, X, X_pending=Xq[:2] + 0.05, n_fantasies=8),
                 build_acquisition(objective, X, constraint_model=constraint, feasible=feasible)):
         values, grad = acq.value_and_grad(Xq)  # type: ignore[attr-defined]
         torch.testing.assert_close(values, acq(Xq))
@@ -239,6 +243,73 @@ def test_pending_points_lower_the_acquisition_nearby() -> None:
     far_value = with_pending(Xq).max()
     assert with_pending(near) < acq(near) - 1.0  # little to gain where a worker already is
     assert with_pending(near) < far_value
+
+
+def test_fantasies_share_the_kernel_and_reproduce_the_conditioned_gp() -> None:
+    X = _data(20, 2)
+    gp = fit_gp(X, _f(X))
+    Xp = _data(3, 2, seed=4)
+    Yp = torch.stack([_f(Xp), _f(Xp) + 1.0], -1)  # two fantasies of the pending outcomes
+    both = gp.condition_on(Xp, Yp)
+    Xq = _data(9, 2, seed=6)
+    mean, var = both.mean_var(Xq)
+    for k in range(2):  # each column equals a GP conditioned on that column alone
+        one = gp.condition_on(Xp, Yp[:, k:k + 1])
+        m1, v1 = one.mean_var(Xq)
+        torch.testing.assert_close(mean[:, k:k + 1], m1)
+        torch.testing.assert_close(var[:, k:k + 1], v1)
+    torch.testing.assert_close(var[:, 0], var[:, 1])  # the variance ignores the values
+    assert (var[:, 0] <= gp.mean_var(Xq)[1][:, 0] + 1e-12).all()  # more data, less variance
+    with pytest.raises(ValueError, match="condition_on"):
+        gp.condition_on(Xp, Yp[:2])
+
+
+def test_log_ehvi_is_the_exact_expected_hypervolume_improvement() -> None:
+    from botorch.acquisition.multi_objective.analytic import ExpectedHypervolumeImprovement
+    from botorch.utils.multi_objective.box_decompositions import FastNondominatedPartitioning
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+    X = _data(25, 2)
+    Y = torch.stack([-(X[:, 0] - 0.2).square() - 0.3 * X[:, 1],
+                     -(X[:, 0] - 0.8).square() - 0.3 * (1 - X[:, 1])], -1)
+    gp = fit_gp(X, Y)
+    front = Y[is_non_dominated(Y)]
+    ref = Y.min(0).values - 0.1
+    acq = LogEHVI(gp, ref, front)
+    Xq = torch.cat([_data(3, 2, seed=8), X[is_non_dominated(Y)][:3] + 0.01])
+    ours = acq(Xq).exp()
+    # BoTorch's (non-log) analytic EHVI, where it has not underflowed
+    botorch_ehvi = ExpectedHypervolumeImprovement(
+        gp, ref_point=ref.tolist(),
+        partitioning=FastNondominatedPartitioning(ref_point=ref, Y=front))
+    with torch.no_grad():
+        ref_values = botorch_ehvi(Xq.unsqueeze(-2))
+    informative = ref_values > 1e-8
+    assert int(informative.sum()) >= 3
+    torch.testing.assert_close(ours[informative], ref_values[informative], rtol=1e-6, atol=0)
+    # and Monte-Carlo with exact hypervolumes per draw, at the most promising point
+    i = int(ref_values.argmax())
+    mean, var = gp.mean_var(Xq[i:i + 1])
+    z = torch.randn(2000, 2, generator=torch.Generator().manual_seed(0), dtype=D)
+    hv = Hypervolume(ref)
+    base = hv.compute(front)
+    hvi = torch.tensor([hv.compute(torch.cat([front, y[None]])) - base
+                        for y in mean[0] + var[0].sqrt() * z])
+    assert abs(ours[i] - hvi.mean()) < 4 * hvi.std() / math.sqrt(len(z))
+    # far below the front the improvement underflows, its log does not
+    values, grad = value_and_grad(acq, torch.tensor([[0.5, 0.5]], dtype=D))
+    assert bool(values > -1e4) and torch.isfinite(grad).all() and bool(grad.abs().sum() > 0)
+
+
+def test_pending_points_steer_several_objectives_away() -> None:
+    X = _data(30, 2)
+    Y = torch.stack([-(X[:, 0] - 0.2).square(), -(X[:, 0] - 0.8).square() - X[:, 1]], -1)
+    gp = fit_gp(X, Y)
+    acq = build_acquisition(gp, X)
+    Xq = _data(512, 2, seed=5)
+    x_best = Xq[acq(Xq).argmax()].unsqueeze(0)
+    with_pending = build_acquisition(gp, X, X_pending=x_best)
+    assert with_pending(x_best + 1e-3) < acq(x_best + 1e-3) - 1.0
 
 
 def test_multi_objective_and_constraints() -> None:

@@ -55,9 +55,9 @@ class GPSampler(BaseSampler):
     Then each
     trial fits a GP (:func:`hpo.surrogates.fit_gp`, warm-started from the previous fit)
     to the completed trials and maximises an acquisition
-    (:func:`hpo.surrogates.build_acquisition`): LogEI, qLogNEI when other trials are
-    running (their points are integrated over as pending, so parallel workers do not
-    duplicate them), qLogEHVI for several objectives, times the probability of
+    (:func:`hpo.surrogates.build_acquisition`): LogEI, averaged over fantasy outcomes
+    of the trials still running (Snoek et al. 2012, so parallel workers do not duplicate
+    them), LogEHVI for several objectives, times the probability of
     feasibility when trials carry Optuna constraints (``trial.set_constraint``; feasible
     when every value is ``<= 0``).
 
@@ -247,10 +247,8 @@ class GPSampler(BaseSampler):
         seed = int(self._rng.integers(2**31))
         acq = build_acquisition(model, X, X_pending=X_pending, constraint_model=constraint_model,
                                 feasible=feasible, seed=seed)
-        # Monte-Carlo acquisitions cost ~q times more per candidate: a smaller scan
-        n_candidates = self._n_candidates if X_pending is None else self._n_candidates // 8 + 1
         x, _ = optimize_acqf(acq, encoder, incumbents=self._incumbents(X, Y, feasible),
-                             n_candidates=n_candidates, seed=seed,
+                             n_candidates=self._n_candidates, seed=seed,
                              device=model.train_X.device)
         return encoder.decode(x.cpu().numpy())
 

@@ -3,8 +3,8 @@
 * :func:`fit_gp` -> :class:`GP`: exact Matern-5/2 ARD GP on unit-cube inputs, MAP
   hyperparameters warm-started from the previous fit, capped cost at large n; a
   BoTorch ``Model``, so BoTorch acquisition functions accept it.
-* :func:`build_acquisition`: LogEI / qLogNEI (pending points) / qLogEHVI (several
-  objectives), optionally times the probability of feasibility.
+* :func:`build_acquisition`: LogEI (averaged over fantasies of pending points) /
+  LogEHVI (several objectives), optionally times the probability of feasibility.
 * :func:`optimize_acqf`: Sobol scan + batched L-BFGS-B + discrete neighbourhood search
   on the encoding of :class:`hpo.space.UnitCubeEncoder`.
 * ``device="auto" | "cuda" | "cpu"`` everywhere (:func:`resolve_device`).
@@ -20,7 +20,14 @@ Example:
     ['x', 'y']
 """
 
-from hpo.surrogates.acquisition import LogEI, build_acquisition, log_ei, log_prob_feasible
+from hpo.surrogates.acquisition import (
+    LogEHVI,
+    LogEI,
+    build_acquisition,
+    log_ei,
+    log_prob_feasible,
+    value_and_grad,
+)
 from hpo.surrogates.device import resolve_device
 from hpo.surrogates.model import GP, GPHyperparameters, fit_gp, select_subset
 from hpo.surrogates.optimize import optimize_acqf
@@ -28,6 +35,7 @@ from hpo.surrogates.optimize import optimize_acqf
 __all__ = [
     "GP",
     "GPHyperparameters",
+    "LogEHVI",
     "LogEI",
     "build_acquisition",
     "fit_gp",
@@ -36,4 +44,5 @@ __all__ = [
     "optimize_acqf",
     "resolve_device",
     "select_subset",
+    "value_and_grad",
 ]

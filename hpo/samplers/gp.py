@@ -32,7 +32,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.space import UnitCubeEncoder
-from hpo.surrogates import GP, build_acquisition, fit_gp, optimize_acqf
+from hpo.surrogates import GP, build_acquisition, fit_gp, optimize_acqf, warp_outputs
 from hpo.surrogates.device import DTYPE, check_device, cpu_threads
 from hpo.surrogates.model import MIN_NOISE
 
@@ -93,6 +93,10 @@ class GPSampler(BaseSampler):
         n_candidates: Sobol scan size of the acquisition optimiser.
         warn_independent_sampling: log a warning (once per parameter) when a parameter
             is sampled independently after start-up.
+        output_warping: fit the GP to Yeo-Johnson-warped objective values
+            (:func:`hpo.surrogates.warp_outputs`): monotone, so the same optimum, but a
+            diverged run or a long tail of failed configurations no longer flattens
+            the model around the good ones.
     """
 
     def __init__(self, *, seed: int | None = None, n_startup_trials: int = 10,
@@ -100,7 +104,7 @@ class GPSampler(BaseSampler):
                  startup: str = "random",
                  deterministic_objective: bool = False, consider_pruned_trials: bool = False,
                  device: str = "auto", max_points: int | None = None, n_candidates: int = 2048,
-                 warn_independent_sampling: bool = True) -> None:
+                 warn_independent_sampling: bool = True, output_warping: bool = True) -> None:
         check_device(device)
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) \
                 or n_startup_trials < 1:
@@ -126,6 +130,7 @@ class GPSampler(BaseSampler):
         self._max_points = max_points
         self._n_candidates = n_candidates
         self._warn = warn_independent_sampling
+        self._warp = output_warping
         self._warned: set[str] = set()
         self._cache: dict[tuple[str, str], GP] = {}  # warm starts, per space and model role
         self._lock = threading.Lock()
@@ -233,7 +238,7 @@ class GPSampler(BaseSampler):
 
         space_key = repr(sorted(search_space.items()))
         X = torch.as_tensor(encoder.encode_many([t.params for t in trials]), dtype=DTYPE)
-        model = self._fit((space_key, "objectives"), X, Y)
+        model = self._fit((space_key, "objectives"), X, warp_outputs(Y) if self._warp else Y)
         constraint_model, feasible = None, None
         if any(t.constraints for t in trials):
             keys = sorted({k for t in trials for k in t.constraints})

@@ -7,6 +7,7 @@
   LogEHVI (several objectives), optionally times the probability of feasibility.
 * :func:`optimize_acqf`: Sobol scan + batched L-BFGS-B + discrete neighbourhood search
   on the encoding of :class:`hpo.space.UnitCubeEncoder`.
+* :func:`warp_outputs`: monotone Yeo-Johnson output warping for heavy-tailed values.
 * ``device="auto" | "cuda" | "cpu"`` everywhere (:func:`resolve_device`).
 
 Example:
@@ -31,6 +32,7 @@ from hpo.surrogates.acquisition import (
 from hpo.surrogates.device import resolve_device
 from hpo.surrogates.model import GP, GPHyperparameters, fit_gp, select_subset
 from hpo.surrogates.optimize import optimize_acqf
+from hpo.surrogates.warping import warp_outputs
 
 __all__ = [
     "GP",
@@ -45,4 +47,5 @@ __all__ = [
     "resolve_device",
     "select_subset",
     "value_and_grad",
+    "warp_outputs",
 ]

@@ -373,3 +373,45 @@ def test_cuda_and_cpu_agree() -> None:
     xa, _ = optimize_acqf(build_acquisition(cpu, X), enc, seed=0, device="cpu")
     xb, _ = optimize_acqf(build_acquisition(cuda, X), enc, seed=0, device="cuda")
     torch.testing.assert_close(xb.cpu(), xa, rtol=0, atol=1e-3)
+
+
+def test_output_warping_is_monotone_and_spreads_a_heavy_tail() -> None:
+    from hpo.surrogates import warp_outputs
+
+    rng = np.random.default_rng(0)
+    good = rng.normal(0.0, 0.01, 40)
+    diverged = -np.exp(rng.normal(3.0, 1.0, 10))  # maximised: a long tail of bad runs
+    Y = np.stack([np.concatenate([good, diverged]), rng.normal(size=50)], 1)
+    W = warp_outputs(Y)
+    assert W.shape == (50, 2) and W.dtype == D
+    for j in range(2):
+        assert (np.argsort(W[:, j].numpy(), kind="stable")
+                == np.argsort(Y[:, j], kind="stable")).all()
+    z = (Y[:, 0] - Y[:, 0].mean()) / Y[:, 0].std()
+    # the good runs get a much larger share of the standardised scale
+    assert W[:40, 0].std() > 5 * z[:40].std()
+    # near-normal data are left nearly as they were
+    z1 = (Y[:, 1] - Y[:, 1].mean()) / Y[:, 1].std()
+    assert np.abs(W[:, 1].numpy() - z1).max() < 0.2
+    # constant and two-valued columns are only standardised
+    torch.testing.assert_close(warp_outputs(np.ones((5, 1))), torch.zeros(5, 1, dtype=D))
+    two = warp_outputs(np.array([0.0, 0.0, 1.0, 1.0]))
+    torch.testing.assert_close(two, torch.tensor([-1.0, -1.0, 1.0, 1.0], dtype=D))
+
+
+def test_yeo_johnson_matches_scipy() -> None:
+    import scipy.stats
+
+    from hpo.surrogates.warping import _normmax, _yeo_johnson
+
+    rng = np.random.default_rng(1)
+    for z in (rng.normal(size=200), rng.lognormal(size=200), -rng.lognormal(size=200),
+              np.concatenate([rng.normal(0, 0.01, 40), -np.exp(rng.normal(3, 1, 10))])):
+        z = (z - z.mean()) / z.std()
+        for lam in (-1.5, 0.0, 0.7, 2.0, 3.5):
+            np.testing.assert_allclose(_yeo_johnson(z, np.array([lam]))[0],
+                                       scipy.stats.yeojohnson(z, lmbda=lam), rtol=1e-10)
+        ours = _normmax(z)
+        theirs = float(np.clip(scipy.stats.yeojohnson_normmax(z), -2.0, 4.0))
+        llf = scipy.stats.yeojohnson_llf
+        assert llf(ours, z) >= llf(theirs, z) - 1e-3 * abs(llf(theirs, z))

@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="latency: timed asks per size below 1000 trials (default 7)")
     p.add_argument("--repeats-large", type=int, default=None,
                    help="latency: timed asks per size at >= 1000 trials (default 3)")
+    p.add_argument("--pending", type=int, default=0,
+                   help="latency: trials left running (asked, never told) during the timed "
+                        "asks, as with parallel workers (default 0)")
     p.add_argument("--max-ask-s", type=float, default=60.0,
                    help="latency: skip larger sizes for a system whose median ask exceeded "
                         "this many seconds (default 60)")

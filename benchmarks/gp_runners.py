@@ -138,6 +138,8 @@ def _latency_one(system: str, n: int, history: list[tuple[dict[str, Any], float]
     study = optuna.create_study(direction="minimize", sampler=sampler)
     study.add_trials([optuna.trial.create_trial(params=p, distributions=dists, value=v)
                       for p, v in history[:n]])
+    for _ in range(args.pending):  # running trials of parallel workers: asked, never told
+        problem.suggest(study.ask())
     asks: list[float] = []
     tells: list[float] = []
     cold = math.nan
@@ -254,7 +256,9 @@ def latency(args: Any) -> None:
         f"points (the same points for every system, added with `study.add_trial`); one untimed "
         f"warm-up ask, then {args.repeats} timed asks ({args.repeats_large} at n >= 1000), each "
         f"told its true value, so the study grows by at most {args.repeats + 1} trials; "
-        f"`ask` = `study.ask()` + all `suggest_float` calls; sampler seed {args.seed_offset}",
+        f"`ask` = `study.ask()` + all `suggest_float` calls; sampler seed {args.seed_offset}"
+        + (f"; {args.pending} more trials stay RUNNING throughout (asked, never told), as "
+           f"with parallel workers" if args.pending else ""),
         "goal (issue 3): hpo <= 0.5x Optuna GPSampler at n=200, <= 1 s at n=1000 on 2 CPU "
         "cores; with CUDA <= 1 s at 5000",
     ]

@@ -178,6 +178,12 @@ class GP(Model):
         Zx = X.unsqueeze(-3) / self.hyper.lengthscale.unsqueeze(-2)
         return self.hyper.outputscale[:, None, None] * matern52(Zx, self._Z)
 
+    def _mean(self, Kx: Tensor) -> Tensor:
+        """Standardised posterior means ``(k, b)`` from cross-covariances ``(h, b, n)``."""
+        if Kx.shape[0] == 1 and self._alpha.shape[0] > 1:  # fantasies: one GEMM
+            return (Kx[0] @ self._alpha.T).T
+        return (Kx * self._alpha.unsqueeze(-2)).sum(-1)
+
     def condition_on(self, X: Tensor, Y: Tensor) -> GP:
         """This GP, with the same hyperparameters and units, also conditioned on ``(X, Y)``.
 
@@ -212,7 +218,7 @@ class GP(Model):
         """
         flat = X.reshape(-1, X.shape[-1]).to(self.train_X)
         Kx = self._cross(flat)  # (m, b, n)
-        mean = (Kx * self._alpha.unsqueeze(-2)).sum(-1)
+        mean = self._mean(Kx)
         V = torch.linalg.solve_triangular(self._L, Kx.transpose(-1, -2), upper=False)
         var = (self.hyper.outputscale[:, None] - V.square().sum(-2)).clamp_min(1e-12)
         shape = (*X.shape[:-1], self.num_outputs)
@@ -237,7 +243,7 @@ class GP(Model):
         r1 = r + 1.0
         Kx = s * (r.square() / 3.0 + r1) * e  # (m, b, n)
         D = (-5.0 / 3.0) * s * r1 * e  # dk/dx_j = D * (x_j - x_ij) / l_j^2
-        mean = (Kx * self._alpha.unsqueeze(-2)).sum(-1)  # (m, b)
+        mean = self._mean(Kx)  # (m, b)
         # triangular solves, not a cached K^-1: with tiny noise K is ill-conditioned and
         # s - k^T K^-1 k lost 3 digits of the variance near the data in our checks
         V = torch.linalg.solve_triangular(self._L, Kx.transpose(-1, -2), upper=False)

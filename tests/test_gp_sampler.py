@@ -42,15 +42,17 @@ def _fast(seed: int, **kw: object) -> GPSampler:
 
 def test_beats_random_search_on_branin() -> None:
     # Branin's minimum is 0.397887; random search with 25 trials stays ~1 above it.
+    # Medians over 4 seeds: one seed in 8 can sit at the boundary point (10, 3) for a few
+    # trials at this budget (regret 1.5 at 25 trials, solved by 100; docs/benchmarks.md).
     gp_regret, rnd_regret = [], []
-    for seed in (0, 1):
+    for seed in range(4):
         for sampler, out in ((_fast(seed), gp_regret),
                              (optuna.samplers.RandomSampler(seed=seed), rnd_regret)):
             study = optuna.create_study(sampler=sampler)
             study.optimize(_branin_objective, n_trials=25)
             out.append(study.best_value - 0.397887)
-    assert max(gp_regret) < 0.3
-    assert np.mean(gp_regret) < 0.3 * np.mean(rnd_regret)
+    assert np.median(gp_regret) < 0.2
+    assert np.median(gp_regret) < 0.25 * np.median(rnd_regret)
 
 
 def test_same_seed_same_suggestions_and_other_seed_differs() -> None:

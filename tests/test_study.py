@@ -65,6 +65,7 @@ def test_multi_objective_default_sampler_and_best_trials() -> None:
                    n_trials=8)
     assert study.best_trials
     assert all(len(t.values) == 2 for t in study.best_trials)
+    assert isinstance(study.sampler, hpo.samplers.GPSampler)  # LogEHVI after start-up
 
 
 @pytest.mark.parametrize(

@@ -110,6 +110,16 @@ def matern52(Z1: Tensor, Z2: Tensor) -> Tensor:
     return (1.0 + r + r.square() / 3.0) * torch.exp(-r)
 
 
+def _sqrt5_distance(Z1: Tensor, Z2: Tensor) -> Tensor:
+    """``sqrt(5) |z1 - z2|`` between rows of ``(h, n1, d)`` and ``(h, n2, d)`` -> ``(h, n1, n2)``.
+
+    For the closed-form hot loops (no autograd: the square root has no finite gradient
+    at 0; :func:`matern52` is the differentiable version).
+    """
+    sq = Z1.square().sum(-1, keepdim=True) + Z2.square().sum(-1).unsqueeze(-2)
+    return torch.baddbmm(sq, Z1, Z2.transpose(-1, -2), alpha=-2.0).clamp_min_(0.0).mul_(5.0).sqrt_()
+
+
 def _cholesky(K: Tensor) -> Tensor:
     """Cholesky factor, adding diagonal jitter only if the plain factorisation fails."""
     L, info = torch.linalg.cholesky_ex(K)
@@ -237,8 +247,7 @@ class GP(Model):
         X = X.to(self.train_X)
         ls, s = self.hyper.lengthscale, self.hyper.outputscale[:, None, None]
         Zx = X / ls.unsqueeze(-2)  # (m, b, d)
-        zz = Zx.square().sum(-1, keepdim=True) + self._Z.square().sum(-1).unsqueeze(-2)
-        r = (zz - 2.0 * Zx @ self._Z.transpose(-1, -2)).clamp_min_(0.0).mul_(5.0).sqrt_()
+        r = _sqrt5_distance(Zx, self._Z)
         e = torch.exp(-r)
         r1 = r + 1.0
         Kx = s * (r.square() / 3.0 + r1) * e  # (m, b, n)
@@ -386,9 +395,7 @@ class _Objective:
         h = self.unpack(raw)
         X, n = self.X, self.X.shape[0]
         Z = X / h.lengthscale.unsqueeze(-2)
-        zz = Z.square().sum(-1)
-        r = torch.baddbmm(zz.unsqueeze(-1) + zz.unsqueeze(-2), Z, Z.transpose(-1, -2), alpha=-2.0)
-        r = r.clamp_min_(0.0).mul_(5.0).sqrt_()  # sqrt(5) * distance
+        r = _sqrt5_distance(Z, Z)
         e = torch.exp(-r)
         r1 = r + 1.0
         C = (r.square().div_(3.0) + r1).mul_(e)  # Matern-5/2 correlation

@@ -3,6 +3,8 @@
 # study
 ARTIFACT_DIR = "hpo:artifact_dir"  # directory of the filesystem checkpoint store
 MAX_RESOURCE = "hpo:max_resource"  # resource a plain trial trains for
+SCHEDULER_LADDER = "hpo:scheduler:ladder"  # [min_resource, max_resource, eta] it started with
+SCHEDULER_MAX = "hpo:scheduler:max_resource"  # a scheduler's maximum resource, once deepened
 
 # trial: continuation
 PARENT = "hpo:parent"  # number of the trial this one continues
@@ -10,6 +12,12 @@ START = "hpo:start"  # resource the trial starts from
 STOP = "hpo:stop"  # resource the trial trains up to
 CHECKPOINT = "hpo:checkpoint"  # artifact id of the latest complete checkpoint
 CHECKPOINT_STEP = "hpo:checkpoint_step"  # resource reached by that checkpoint
+BUDGET_READ = "hpo:budget_read"  # set when the objective asked hpo.budget for its range
+
+# trial: schedulers (segments of one configuration)
+CONFIG = "hpo:config"  # configuration id: number of the first trial of the chain
+BRACKET = "hpo:bracket"  # "iteration/first rung" of the scheduler bracket it belongs to
+RUNG = "hpo:rung"  # index of the rung the segment trains up to
 
 # trial: failures
 FAIL_REASON = "hpo:fail_reason"

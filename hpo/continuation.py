@@ -129,6 +129,8 @@ def budget(trial: Trial | FrozenTrial | None, max_resource: Number | None = None
         attrs = _trial_attrs(storage, tid)
         study_max = storage.get_study_system_attrs(study_id).get(_attrs.MAX_RESOURCE)
     if _attrs.STOP in attrs:
+        if isinstance(trial, Trial) and not attrs.get(_attrs.BUDGET_READ):
+            storage.set_trial_system_attr(tid, _attrs.BUDGET_READ, True)
         return attrs.get(_attrs.START, 0), attrs[_attrs.STOP]
     stop = study_max if study_max is not None else max_resource
     if stop is None:
@@ -138,6 +140,7 @@ def budget(trial: Trial | FrozenTrial | None, max_resource: Number | None = None
     if isinstance(trial, Trial):
         storage.set_trial_system_attr(tid, _attrs.START, 0)
         storage.set_trial_system_attr(tid, _attrs.STOP, stop)
+        storage.set_trial_system_attr(tid, _attrs.BUDGET_READ, True)
     return 0, stop
 
 

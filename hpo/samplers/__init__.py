@@ -1,12 +1,22 @@
-"""hpo's samplers, each an ``optuna.samplers.BaseSampler`` usable in any Optuna study."""
+"""hpo's samplers, each an ``optuna.samplers.BaseSampler`` usable in any Optuna study.
+
+- :class:`GPSampler`: GP Bayesian optimisation.
+- Schedulers with promotion, on trial continuation (docs/schedulers.md):
+  :class:`SuccessiveHalving`, :class:`ASHA`, :class:`Hyperband`, :class:`IDHB`,
+  :class:`OneEpoch`.
+"""
 
 from __future__ import annotations
 
 from optuna.samplers import BaseSampler
 
 from hpo.samplers.gp import GPSampler
+from hpo.samplers.hyperband import IDHB, Hyperband
+from hpo.samplers.one_epoch import OneEpoch
+from hpo.samplers.successive_halving import ASHA, SuccessiveHalving
 
-__all__ = ["GPSampler", "default_sampler"]
+__all__ = ["ASHA", "IDHB", "GPSampler", "Hyperband", "OneEpoch", "SuccessiveHalving",
+           "default_sampler"]
 
 
 def default_sampler(n_objectives: int = 1, seed: int | None = None) -> BaseSampler:

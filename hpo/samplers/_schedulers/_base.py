@@ -1,0 +1,380 @@
+"""The sampler shell every scheduler shares: decide in ``before_trial``, then sample.
+
+A scheduler is an Optuna sampler. Before each trial starts it decides, from the study
+alone (:mod:`._plan`), whether the trial is
+
+- a **new configuration** at the first rung of a bracket: its parameters come from the
+  ``searcher`` (any Optuna sampler), which sees each configuration once, with its value
+  at the highest rung that has enough results (as BOHB fits its model), or
+- the **promotion** of a paused configuration: the same parameters (as Optuna fixed
+  parameters), parent = the segment that reached its last rung, budget
+  ``(r_k, r_{k+1})`` through :func:`hpo.set_budget`; without a checkpoint the
+  configuration is retrained from zero, ``(0, r_{k+1})``.
+
+Two workers never run the same promotion: in one process a lock serialises the
+decisions; across processes a trial re-reads the study after writing its claim and, if
+another trial claimed the same promotion meanwhile, becomes a new configuration instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.storages import InMemoryStorage
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo import _attrs
+from hpo.continuation import set_budget
+from hpo.samplers._schedulers._ladder import Ladder
+from hpo.samplers._schedulers._plan import (
+    VARIANTS,
+    Config,
+    New,
+    Promote,
+    plan_asynchronous,
+    plan_synchronous,
+    read_configs,
+)
+
+__all__ = ["Scheduler"]
+
+_logger = logging.getLogger("hpo.samplers")
+
+Number = int | float
+
+
+class Scheduler(BaseSampler):
+    """Base of hpo's promotion schedulers; use a subclass (:class:`~hpo.samplers.ASHA`, ...).
+
+    Subclasses say which brackets an iteration has (:meth:`_firsts`), how many
+    configurations a synchronous bracket holds (:meth:`_size`) and how many go on from
+    a rung (:meth:`_keep`).
+    """
+
+    def __init__(self, *, min_resource: Number, max_resource: Number,
+                 reduction_factor: float, searcher: BaseSampler | None, seed: int | None,
+                 synchronous: bool, variant: str = "efficient") -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"variant: {variant!r} is not one of {VARIANTS}")
+        if searcher is not None and not isinstance(searcher, BaseSampler):
+            raise ValueError(f"searcher: expected an optuna sampler, got {type(searcher).__name__}")
+        if not isinstance(synchronous, bool):
+            raise ValueError(f"synchronous: must be True or False, got {synchronous!r}")
+        self._ladder = Ladder(min_resource, max_resource, reduction_factor)
+        self._searcher = searcher if searcher is not None else RandomSampler(seed=seed)
+        self._seed = seed
+        self._synchronous = synchronous
+        self._variant = variant
+        self._lock = threading.Lock()
+        self._warned: set[int] = set()
+
+    # -- what subclasses define ----------------------------------------------------------
+
+    def _firsts(self, top: int) -> list[int]:
+        """First rungs of the brackets of one iteration, in the order they run."""
+        return [0]
+
+    def _size(self, first: int, top: int) -> int:
+        """How many configurations a synchronous bracket starting at ``first`` holds."""
+        return math.ceil(self._ladder.eta ** (top - first))
+
+    def _keep(self, size: int) -> int:
+        """How many of ``size`` configurations go on to the next rung."""
+        return int(size // self._ladder.eta)
+
+    # -- pickling (worker processes) -------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def reseed_rng(self) -> None:
+        self._searcher.reseed_rng()
+
+    # -- the study's ladder ----------------------------------------------------------------
+
+    def levels(self, study: Study) -> list[Number]:
+        """The rung resources this study runs, lowest first (after any deepening)."""
+        return self._ladder_of(study)[0].levels(self._ladder_of(study)[1])
+
+    def _ladder_of(self, study: Study) -> tuple[Ladder, Number]:
+        storage, sid = study._storage, study._study_id
+        attrs = storage.get_study_system_attrs(sid)
+        own = self._ladder
+        stored = attrs.get(_attrs.SCHEDULER_LADDER)
+        if stored is None:
+            storage.set_study_system_attr(sid, _attrs.SCHEDULER_LADDER,
+                                          [own.min_resource, own.max_resource, own.eta])
+            return own, attrs.get(_attrs.SCHEDULER_MAX, own.max_resource)
+        lo, hi, eta = stored
+        if [lo, eta] != [own.min_resource, own.eta]:
+            raise ValueError(
+                f"min_resource / reduction_factor: study {study.study_name!r} was scheduled "
+                f"with min_resource={lo}, max_resource={hi}, reduction_factor={eta}; this "
+                f"scheduler has min_resource={own.min_resource}, reduction_factor={own.eta}")
+        base = own if hi == own.max_resource else Ladder(lo, hi, eta)
+        current = attrs.get(_attrs.SCHEDULER_MAX, hi)
+        if own.max_resource > current:  # e.g. the sweep file's max_resource was raised
+            base.deepenings(own.max_resource)  # must be a deepening of the study's ladder
+            current = own.max_resource
+            storage.set_study_system_attr(sid, _attrs.SCHEDULER_MAX, current)
+        return base, current
+
+    def deepen(self, study: Study, max_resource: Number) -> list[Number]:
+        """Raise the study's maximum resource to ``max_resource``; returns the new rungs.
+
+        Running or finished, the study goes on from where it is: each bracket gets
+        the rungs above its old top, every result and checkpoint is reused, and new
+        configurations fill the brackets to their new sizes (Iterative Deepening
+        Hyperband). ``max_resource`` must be ``max_resource * reduction_factor**m``.
+        """
+        ladder, current = self._ladder_of(study)
+        if isinstance(max_resource, bool) or not isinstance(max_resource, (int, float)) \
+                or max_resource <= current:
+            raise ValueError(f"max_resource: must exceed the study's current maximum resource "
+                             f"{current}, got {max_resource!r}")
+        levels = ladder.levels(max_resource)
+        study._storage.set_study_system_attr(study._study_id, _attrs.SCHEDULER_MAX, max_resource)
+        return levels
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def configurations(self, study: Study) -> dict[str, list[Config]]:
+        """The scheduler's configurations by bracket (``"iteration/first rung"``)."""
+        ladder, current = self._ladder_of(study)
+        levels = ladder.levels(current)
+        return read_configs(study.get_trials(deepcopy=False), levels, study.direction,
+                            lambda r: ladder.index(levels, r))
+
+    def brackets(self, study: Study) -> list[dict[str, Any]]:
+        """Progress of every bracket: its rungs, how many configurations have a result
+        at each, how many segments run, and (synchronous) whether it is finished.
+
+        Example:
+            >>> import hpo, optuna
+            >>> sampler = hpo.samplers.SuccessiveHalving(1, 4, reduction_factor=2, seed=0)
+            >>> sampler.brackets(optuna.create_study(sampler=sampler))
+            []
+        """
+        ladder, current = self._ladder_of(study)
+        levels = ladder.levels(current)
+        top = len(levels) - 1
+        out = []
+        for key, members in sorted(self.configurations(study).items(),
+                                   key=lambda kv: tuple(int(x) for x in kv[0].split("/"))):
+            first = int(key.split("/")[1])
+            done = self._synchronous and plan_synchronous(
+                members, first, top, self._size(first, top), self._keep, self._variant)[2]
+            out.append({"bracket": key, "rungs": levels[first:],
+                        "results": [sum(1 for c in members if r in c.scores)
+                                    for r in range(first, top + 1)],
+                        "running": sum(1 for c in members if c.busy), "done": bool(done)})
+        return out
+
+    def _decide(self, study: Study, trial: FrozenTrial, configs: dict[str, list[Config]],
+                top: int) -> Promote | New:
+        if self._synchronous:
+            iterations = [int(key.split("/")[0]) for key in configs] or [-1]
+            for it in range(0, max(iterations) + 2):
+                for first in self._firsts(top):
+                    key = f"{it}/{first}"
+                    promos, new, _ = plan_synchronous(
+                        configs.get(key, []), first, top, self._size(first, top), self._keep,
+                        self._variant)
+                    if promos:
+                        return promos[0]
+                    if new:
+                        return New(key, first)
+            raise AssertionError("unreachable: a new iteration always has room")
+        firsts = self._firsts(top)
+        for first in firsts:
+            promos = plan_asynchronous(configs.get(f"0/{first}", []), first, top,
+                                       self._ladder.eta)
+            if promos:
+                return promos[0]
+        if len(firsts) == 1:
+            return New(f"0/{firsts[0]}", firsts[0])
+        sizes = np.array([self._size(f, top) for f in firsts], dtype=float)
+        rng = np.random.default_rng([self._seed or 0, trial.number])
+        first = firsts[int(rng.choice(len(firsts), p=sizes / sizes.sum()))]
+        return New(f"0/{first}", first)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if study._is_multi_objective():
+            return  # sample_relative / sample_independent say why
+        if _attrs.STOP in trial.system_attrs:
+            return  # decided already: a retry, an hpo.extend, or this trial in a worker
+        try:
+            with self._lock:
+                ladder, current = self._ladder_of(study)
+                levels = ladder.levels(current)
+                configs = self.configurations(study)
+                _check_budget_read(configs, self._warned)
+                action = self._decide(study, trial, configs, len(levels) - 1)
+                self._apply(study, trial, action, levels)
+                if isinstance(action, Promote) and self._taken_elsewhere(study, trial, action,
+                                                                        levels):
+                    self._apply(study, trial, New(action.config.bracket, _first(action)),
+                                levels)
+        except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
+            from hpo.study import record_failure_id
+
+            record_failure_id(study._storage, trial._trial_id, str(exc))
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            raise
+
+    def _apply(self, study: Study, trial: FrozenTrial, action: Promote | New,
+               levels: Sequence[Number]) -> None:
+        storage, tid = study._storage, trial._trial_id
+        if isinstance(action, New):
+            set_budget(study, trial, start=0, stop=levels[action.rung])
+            cid, bracket, rung, params = trial.number, action.bracket, action.rung, {}
+        else:
+            cfg = action.config
+            parent = cfg.ends[cfg.top]
+            if _attrs.CHECKPOINT in parent.system_attrs:
+                start = parent.system_attrs.get(_attrs.CHECKPOINT_STEP, levels[cfg.top])
+                set_budget(study, trial, start=start, stop=levels[action.rung],
+                           parent=parent.number)
+            else:  # nothing to continue from: retrain from zero
+                set_budget(study, trial, start=0, stop=levels[action.rung])
+            cid, bracket, rung, params = cfg.id, cfg.bracket, action.rung, dict(cfg.params)
+        storage.set_trial_system_attr(tid, _attrs.CONFIG, cid)
+        storage.set_trial_system_attr(tid, _attrs.BRACKET, bracket)
+        storage.set_trial_system_attr(tid, _attrs.RUNG, rung)
+        storage.set_trial_system_attr(tid, "fixed_params", params)
+        # Optuna's Trial reads its fixed parameters from this object after before_trial.
+        trial.system_attrs["fixed_params"] = params
+        for key in (_attrs.CONFIG, _attrs.BRACKET, _attrs.RUNG):
+            trial.system_attrs[key] = {_attrs.CONFIG: cid, _attrs.BRACKET: bracket,
+                                       _attrs.RUNG: rung}[key]
+
+    @staticmethod
+    def _taken_elsewhere(study: Study, trial: FrozenTrial, action: Promote,
+                         levels: Sequence[Number]) -> bool:
+        """Whether another trial claimed the same promotion while this one decided."""
+        if isinstance(study._storage, InMemoryStorage):
+            return False  # one process: the lock has serialised the decisions
+        stop = levels[action.rung]
+        for t in study.get_trials(deepcopy=False, states=(
+                TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE)):
+            attrs = t.system_attrs
+            if t.number != trial.number and attrs.get(_attrs.CONFIG) == action.config.id \
+                    and attrs.get(_attrs.STOP) == stop:
+                return True
+        return False
+
+    # -- sampling --------------------------------------------------------------------------
+
+    def _check_single(self, study: Study) -> None:
+        if study._is_multi_objective():
+            raise ValueError(f"{type(self).__name__} schedules one objective; this study has "
+                             f"{len(study.directions)} (use a multi-objective sampler)")
+
+    def _view(self, study: Study) -> Study:
+        """The study as the searcher sees it: one trial per configuration."""
+        ladder, current = self._ladder_of(study)
+        levels = ladder.levels(current)
+        configs = [c for cs in self.configurations(study).values() for c in cs]
+        counts = [sum(1 for c in configs if c.scores.get(r, math.inf) < math.inf)
+                  for r in range(len(levels))]
+        dims = max((len(c.params) for c in configs), default=0)
+        enough = [r for r, n in enumerate(counts) if n >= dims + 2]
+        rung = max(enough) if enough else 0
+        shown = [c.ends[rung] for c in configs if rung in c.ends]
+        running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                   if t.system_attrs.get(_attrs.CONFIG, t.number) == t.number]
+        return _StudyView(study, sorted(shown + running, key=lambda t: t.number))
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        if study._is_multi_objective():
+            return {}
+        if trial.system_attrs.get("fixed_params"):
+            return {}  # a promotion: its parameters are fixed
+        return self._searcher.infer_relative_search_space(self._view(study), trial)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        self._check_single(study)
+        if not search_space:
+            return {}
+        return self._searcher.sample_relative(self._view(study), trial, search_space)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        self._check_single(study)
+        return self._searcher.sample_independent(self._view(study), trial, param_name,
+                                                 param_distribution)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._searcher.after_trial(study, trial, state, values)
+
+
+def _first(action: Promote) -> int:
+    return int(action.config.bracket.split("/")[1])
+
+
+def _check_budget_read(configs: dict[str, list[Config]], warned: set[int]) -> None:
+    """Refuse an objective that trains past its segment: it reported steps but never
+    asked :func:`hpo.budget` for its range. One without reports (a plain function of
+    the parameters) gets a warning: promotions then re-run it unchanged."""
+    for cs in configs.values():
+        for c in cs:
+            if not c.ends:
+                continue
+            t = min(c.ends.values(), key=lambda t: t.number)
+            if t.system_attrs.get(_attrs.BUDGET_READ):
+                return
+            if t.intermediate_values:
+                raise ValueError(
+                    f"objective: trial {t.number} reported steps but never asked "
+                    "hpo.budget(trial) for its range; a scheduler's trials must train "
+                    "hpo.budget(trial) from hpo.resume(trial) (docs/schedulers.md)")
+            if t.number not in warned:
+                warned.add(t.number)
+                _logger.warning("trial %d did not ask hpo.budget(trial) for its range: a "
+                                "scheduler's promotions re-run such an objective unchanged",
+                                t.number)
+            return
+
+
+class _StudyView:
+    """A study whose trials are a given list; everything else is the study's."""
+
+    def __init__(self, study: Study, trials: list[FrozenTrial]) -> None:
+        self._study, self._trials = study, trials
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None
+                   ) -> list[FrozenTrial]:
+        out = [t for t in self._trials if states is None or t.state in states]
+        if deepcopy:
+            import copy
+
+            out = copy.deepcopy(out)
+        return out
+
+    def _get_trials(self, deepcopy: bool = True, states: Sequence[TrialState] | None = None,
+                    use_cache: bool = False) -> list[FrozenTrial]:
+        return self.get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()

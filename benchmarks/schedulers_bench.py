@@ -1,0 +1,489 @@
+"""Multi-fidelity schedulers on the learning-curve ground (simulated workers, real curves).
+
+Every system runs on every problem of the ground (``benchmarks/lcground``) with 4
+simulated workers on a simulated clock until it has consumed ``--budget`` x
+max_resource units (epochs) of training; the incumbent is the best configuration that
+reached max_resource, its regret the distance to the table's (function's) best value at
+max_resource.  Systems:
+
+* stop-only peers: Optuna ``RandomSampler`` + ``SuccessiveHalvingPruner``, Optuna
+  ``TPESampler`` + ``HyperbandPruner``, Syne Tune ``ASHA`` (stopping, random searcher);
+* DEHB (``dehb`` package; retrains every job from zero) and plain random search at full
+  budget;
+* hpo's schedulers, picked up by name from ``hpo.samplers`` when they exist (``ASHA``,
+  ``SuccessiveHalving``, ``Hyperband``, ``IDHB``, ``OneEpoch``); a missing class is
+  skipped with a note.
+
+    python benchmarks/schedulers_bench.py --quick          # smoke run, < 2 min
+    python benchmarks/schedulers_bench.py                  # 10 seeds, every problem
+    python benchmarks/schedulers_bench.py run --seeds 10 --problems mlp-digits,mf-hartmann6 \
+        --systems hpo-asha,optuna-random-sha --jobs 2
+    python benchmarks/schedulers_bench.py overhead         # per-decision cost at ~1000 trials
+
+Writes ``benchmarks/results/schedulers.json`` (``schedulers_overhead.json``) and one plot
+per problem, ``docs/img/schedulers_<problem>.png``; prints the tables (markdown).  Not part
+of the ``hpo`` package, which never imports it.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse
+import datetime
+import inspect
+import json
+import logging
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import lcground as lc  # noqa: E402
+from lcground.peers import DEHBPolicy, SyneTuneASHA  # noqa: E402
+from lcground.peers import available as peers_available  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+IMG = ROOT / "docs" / "img"
+DEFAULT_PROBLEMS = ("mlp-digits", "mlp-synth", "mlp-breast", "mlp-diabetes", "ppo-cartpole",
+                    "mf-hartmann6", "mf-branin")
+STOP_ONLY = ("optuna-random-sha", "optuna-tpe-hyperband", "syne-asha")
+
+# hpo's schedulers: system name -> (class in hpo.samplers, label, extra kwargs)
+HPO_SYSTEMS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "hpo-asha": ("ASHA", "hpo ASHA", {}),
+    "hpo-sha": ("SuccessiveHalving", "hpo SuccessiveHalving", {}),
+    "hpo-hyperband": ("Hyperband", "hpo Hyperband", {}),
+    "hpo-idhb": ("IDHB", "hpo IDHB", {}),
+    "hpo-oneepoch": ("OneEpoch", "hpo OneEpoch", {}),
+}
+LABELS = {"optuna-random-sha": "Random + SHA pruner", "optuna-tpe-hyperband": "TPE + HB pruner",
+          "optuna-random": "Random (full budget)", "syne-asha": "Syne Tune ASHA",
+          "dehb": "DEHB", **{k: v[1] for k, v in HPO_SYSTEMS.items()}}
+ALL_SYSTEMS = ("optuna-random-sha", "optuna-tpe-hyperband", "optuna-random", "syne-asha",
+               "dehb", *HPO_SYSTEMS)
+
+_problems: dict[str, lc.Problem] = {}
+
+
+def problem(name: str) -> lc.Problem:
+    if name not in _problems:
+        _problems[name] = lc.get_problem(name)
+    return _problems[name]
+
+
+def _hpo_class(cls_name: str) -> type | None:
+    try:
+        import hpo.samplers as hs
+    except ImportError:
+        return None
+    return getattr(hs, cls_name, None)
+
+
+def _kwargs_for(cls: type, kw: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``kw`` the constructor accepts (the schedulers' options may differ)."""
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        return kw
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return kw
+    return {k: v for k, v in kw.items() if k in params}
+
+
+def make_policy(system: str, p: lc.Problem, seed: int) -> lc.Policy:
+    rmin, R, eta = p.min_resource, p.max_resource, p.reduction_factor
+    name = f"{system}-{p.name}-{seed}"
+    if system == "optuna-random-sha":
+        return lc.OptunaPolicy(p, optuna.samplers.RandomSampler(seed=seed),
+                               optuna.pruners.SuccessiveHalvingPruner(
+                                   min_resource=rmin, reduction_factor=eta),
+                               name=LABELS[system], study_name=name)
+    if system == "optuna-tpe-hyperband":
+        return lc.OptunaPolicy(p, optuna.samplers.TPESampler(seed=seed),
+                               optuna.pruners.HyperbandPruner(
+                                   min_resource=rmin, max_resource=R, reduction_factor=eta),
+                               name=LABELS[system], study_name=name)
+    if system == "optuna-random":
+        return lc.OptunaPolicy(p, optuna.samplers.RandomSampler(seed=seed), None,
+                               name=LABELS[system], study_name=name, report=False)
+    if system == "syne-asha":
+        return SyneTuneASHA(p, seed=seed, name=LABELS[system])
+    if system == "dehb":
+        return DEHBPolicy(p, seed=seed, name=LABELS[system])
+    if system in HPO_SYSTEMS:
+        cls_name, label, extra = HPO_SYSTEMS[system]
+        cls = _hpo_class(cls_name)
+        if cls is None:
+            raise LookupError(f"hpo.samplers.{cls_name} does not exist yet")
+        kw = {"min_resource": rmin, "max_resource": R, "reduction_factor": eta, "seed": seed,
+              **extra}
+        sampler = cls(**_kwargs_for(cls, kw))
+        return lc.OptunaPolicy(p, sampler, None, name=label, study_name=name)
+    raise ValueError(f"unknown system {system!r}; known: {', '.join(ALL_SYSTEMS)}")
+
+
+def system_available(system: str) -> str | None:
+    """``None`` if the system can run here, else why not."""
+    if system in HPO_SYSTEMS:
+        cls_name = HPO_SYSTEMS[system][0]
+        return None if _hpo_class(cls_name) else f"hpo.samplers.{cls_name} does not exist yet"
+    if system == "syne-asha":
+        return peers_available()["syne-tune"]
+    if system == "dehb":
+        return peers_available()["dehb"]
+    return None
+
+
+def _quiet() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("syne_tune").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def run_one(task: tuple[str, str, int, float]) -> dict[str, Any]:
+    """One (problem, system, seed) run; a JSON-able summary."""
+    _quiet()
+    pname, system, seed, budget = task
+    p = problem(pname)
+    policy = make_policy(system, p, seed)
+    res = lc.simulate(p, policy, n_workers=4, max_consumed=budget * p.max_resource, seed=seed,
+                      system=system, keep_jobs=False)
+    steps: list[list[float]] = []
+    last = None
+    for h in res.history:
+        if h["incumbent"] != last:
+            steps.append([h["consumed"], h["time"], h["incumbent"]])
+            last = h["incumbent"]
+    return {"problem": pname, "system": system, "seed": seed, "optimum": res.optimum,
+            "max_resource": res.max_resource, "consumed": res.consumed,
+            "sim_time": res.sim_time, "jobs": len(res.history), "wall_s": res.wall_s,
+            "policy_s": res.policy_s, "decisions": res.decisions,
+            "utilisation": res.busy_time / (4 * res.sim_time) if res.sim_time else 0.0,
+            "incumbent_steps": steps, "stop_reason": res.stop_reason}
+
+
+def regret_at(run: dict[str, Any], consumed: float) -> float:
+    best = float("inf")
+    for c, _t, inc in run["incumbent_steps"]:
+        if c > consumed:
+            break
+        best = inc
+    return best - run["optimum"]
+
+
+def _map(fn: Callable[[Any], Any], tasks: list[Any], jobs: int) -> list[Any]:
+    if jobs <= 1:
+        out = []
+        for i, t in enumerate(tasks):
+            out.append(fn(t))
+            _progress(i + 1, len(tasks), out[-1])
+        return out
+    import multiprocessing as mp
+
+    out = []
+    with mp.get_context("fork").Pool(jobs) as pool:
+        for i, r in enumerate(pool.imap_unordered(fn, tasks)):
+            out.append(r)
+            _progress(i + 1, len(tasks), r)
+    return out
+
+
+def _progress(i: int, n: int, r: dict[str, Any]) -> None:
+    print(f"  [{i}/{n}] {r['problem']:<13} {r['system']:<21} seed {r['seed']}: "
+          f"{r['jobs']} jobs, {r['wall_s']:.1f} s", file=sys.stderr, flush=True)
+
+
+def _fmt(x: float) -> str:
+    if not np.isfinite(x):
+        return "inf"
+    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
+
+
+def _ratio(a: float, b: float) -> str:
+    if a == b:
+        return "1.00"
+    if b <= 0:
+        return "inf" if a > 0 else "0.00"
+    return f"{a / b:.2f}"
+
+
+def _md(header: list[str], rows: list[list[str]]) -> str:
+    w = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = lambda r: "| " + " | ".join(str(x).ljust(n) for x, n in zip(r, w, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (n + 2) for n in w) + "|",
+                      *map(line, rows)])
+
+
+def report(runs: list[dict[str, Any]], checkpoints: list[float], problems: list[str],
+           systems: list[str]) -> str:
+    out = []
+    summary_rows = []
+    for pname in problems:
+        pruns = [r for r in runs if r["problem"] == pname]
+        if not pruns:
+            continue
+        R = pruns[0]["max_resource"]
+        med: dict[str, list[float]] = {}
+        rows = []
+        for s in systems:
+            sr = [r for r in pruns if r["system"] == s]
+            if not sr:
+                continue
+            cells, med[s] = [], []
+            for c in checkpoints:
+                reg = [regret_at(r, c * R) for r in sr]
+                m = float(np.median(reg))
+                med[s].append(m)
+                q1, q3 = np.percentile(reg, [25, 75])
+                cells.append(f"{_fmt(m)} [{_fmt(q1)}, {_fmt(q3)}]")
+            jobs = statistics.fmean(r["jobs"] for r in sr)
+            dec = sum(r["policy_s"] for r in sr) / max(1, sum(r["decisions"] for r in sr))
+            util = statistics.fmean(r["utilisation"] for r in sr)
+            rows.append([LABELS.get(s, s), str(len(sr)), *cells, f"{jobs:.0f}",
+                         f"{util:.2f}", f"{dec * 1e3:.2f}"])
+        peers = [s for s in STOP_ONLY if s in med]
+        out.append(f"**{pname}** ({problem(pname).description}; max_resource {R}, "
+                   f"optimum {pruns[0]['optimum']:.6g}); median regret [IQR] at consumed "
+                   "resource = k x max_resource\n")
+        out.append(_md(["system", "seeds", *[f"@{c:g}" for c in checkpoints], "jobs/run",
+                        "util", "ms/decision"], rows))
+        if peers:
+            best = [min(med[s][i] for s in peers) for i in range(len(checkpoints))]
+            for s in systems:
+                if s in med and s not in peers:
+                    summary_rows.append([pname, LABELS.get(s, s),
+                                         " / ".join(_ratio(med[s][i], best[i])
+                                                    for i in range(len(checkpoints)))])
+        out.append("")
+    if summary_rows:
+        out.append("Median regret / best stop-only peer's median regret (Random + SHA pruner, "
+                   "TPE + HB pruner, Syne Tune ASHA) at " + " / ".join(
+                       f"{c:g}" for c in checkpoints) + " x max_resource (< 1: better):\n")
+        out.append(_md(["problem", "system", "ratio"], summary_rows))
+    return "\n".join(out)
+
+
+def plot(runs: list[dict[str, Any]], problems: list[str], systems: list[str], budget: float,
+         tag: str = "") -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    IMG.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for pname in problems:
+        pruns = [r for r in runs if r["problem"] == pname]
+        if not pruns:
+            continue
+        R = pruns[0]["max_resource"]
+        xs = np.linspace(0.5, budget, 200)
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        floor = None
+        for s in systems:
+            sr = [r for r in pruns if r["system"] == s]
+            if not sr:
+                continue
+            reg = np.array([[regret_at(r, x * R) for x in xs] for r in sr])
+            m = np.median(reg, 0)
+            q1, q3 = np.percentile(reg, [25, 75], axis=0)
+            ls = "-" if s.startswith("hpo") else "--"
+            (line,) = ax.plot(xs, m, ls, label=f"{LABELS.get(s, s)}", lw=1.6)
+            ax.fill_between(xs, q1, q3, color=line.get_color(), alpha=0.12, lw=0)
+            pos = reg[np.isfinite(reg) & (reg > 0)]
+            if pos.size:
+                floor = pos.min() if floor is None else min(floor, pos.min())
+        ax.set_yscale("symlog", linthresh=float(floor) if floor else 1e-3)
+        ax.set_xlabel("consumed resource (x max_resource)")
+        ax.set_ylabel("regret of the incumbent at max_resource")
+        ax.set_title(f"{pname}: median and IQR over {len({r['seed'] for r in pruns})} seeds, "
+                     "4 workers", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = IMG / f"schedulers_{pname}{tag}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def environment() -> dict[str, Any]:
+    import importlib.metadata as md
+
+    versions = {}
+    for pkg in ("hpo", "optuna", "numpy", "scikit-learn", "botorch", "syne-tune", "dehb"):
+        try:
+            versions[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            versions[pkg] = None
+    try:
+        git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+    except OSError:
+        git = None
+    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "python " + " ".join(sys.argv), "git": git,
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(), "versions": versions}
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    _quiet()
+    problems = [p for p in args.problems.split(",") if p]
+    missing = [p for p in problems if p not in lc.list_problems()]
+    if missing:
+        print(f"note: no data for {', '.join(missing)}; skipped", file=sys.stderr)
+        problems = [p for p in problems if p not in missing]
+    systems = []
+    for s in args.systems.split(","):
+        why = system_available(s)
+        if why:
+            print(f"note: skipping {s}: {why}", file=sys.stderr)
+        else:
+            systems.append(s)
+    checkpoints = [float(c) for c in args.checkpoints.split(",")]
+    budget = max(args.budget, max(checkpoints))
+    tasks = [(p, s, seed, budget) for p in problems for s in systems
+             for seed in range(args.seeds)]
+    print(f"{len(tasks)} runs: {len(problems)} problems x {len(systems)} systems x "
+          f"{args.seeds} seeds, budget {budget:g} x max_resource, 4 workers", file=sys.stderr)
+    t0 = time.perf_counter()
+    runs = _map(run_one, tasks, args.jobs)
+    wall = time.perf_counter() - t0
+    runs.sort(key=lambda r: (problems.index(r["problem"]), systems.index(r["system"]),
+                             r["seed"]))
+    text = report(runs, checkpoints, problems, systems)
+    print(text)
+    print(f"\n{len(runs)} runs in {wall:.0f} s wall", file=sys.stderr)
+    tag = "_quick" if args.quick else ""
+    env = environment()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"schedulers{tag}.json"
+    out.write_text(json.dumps({
+        "env": env, "wall_s": wall, "seeds": args.seeds, "budget": budget,
+        "checkpoints": checkpoints, "problems": problems, "systems": systems,
+        "skipped": {s: system_available(s) for s in args.systems.split(",")
+                    if system_available(s)},
+        "problem_info": {p: {"description": problem(p).description,
+                             "max_resource": problem(p).max_resource,
+                             "min_resource": problem(p).min_resource,
+                             "reduction_factor": problem(p).reduction_factor,
+                             "optimum": problem(p).optimum} for p in problems},
+        "table": text, "runs": runs}, indent=1))
+    paths = plot(runs, problems, systems, budget, tag)
+    print(f"wrote {out.relative_to(ROOT)} and {len(paths)} plots "
+          f"(docs/img/schedulers_*{tag}.png)", file=sys.stderr)
+
+
+def cmd_overhead(args: argparse.Namespace) -> None:
+    """Seconds per decision (ask + suggest + budget; report + should_prune; tell) of a
+    system's Optuna study once it holds ~``--trials`` trials."""
+    _quiet()
+    p = problem(args.problem)
+    rows, out = [], []
+    systems = [s for s in args.systems.split(",")]
+    for s in systems:
+        why = system_available(s)
+        if why:
+            print(f"note: skipping {s}: {why}", file=sys.stderr)
+            continue
+        policy = make_policy(s, p, 0)
+        t0 = time.perf_counter()
+        res = lc.simulate(p, policy, n_workers=4, max_jobs=args.trials, system=s,
+                          keep_jobs=False)
+        build = time.perf_counter() - t0
+        # time further decisions on the grown study: one job at a time, 4 units each
+        asks, reps, tells = [], [], []
+        for _ in range(args.repeats):
+            a0 = time.perf_counter()
+            spec = policy.ask(res.sim_time)
+            a1 = time.perf_counter()
+            if spec is None:
+                break
+            curve = p.curve(spec.params)
+            begin = spec.start if spec.continued else 0
+            job = lc.Job(spec, curve, 0, begin, begin, res.sim_time, -1)
+            stop, pruned = round(spec.stop), False
+            while job.epoch + 1 < stop:
+                job.epoch += 1
+                r0 = time.perf_counter()
+                keep = policy.report(job, job.epoch, curve.value(job.epoch), res.sim_time)
+                reps.append(time.perf_counter() - r0)
+                if not keep:
+                    pruned = True
+                    break
+            if not pruned:
+                job.epoch = stop
+            t1 = time.perf_counter()
+            policy.tell(job, curve.value(job.epoch), res.sim_time, pruned)
+            tells.append(time.perf_counter() - t1)
+            asks.append(a1 - a0)
+        n_trials = len(policy.study.trials) if hasattr(policy, "study") else len(res.history)
+        row = {"system": s, "trials": n_trials, "build_s": build,
+               "ask_ms": 1e3 * statistics.median(asks) if asks else None,
+               "report_ms": 1e3 * statistics.median(reps) if reps else None,
+               "tell_ms": 1e3 * statistics.median(tells) if tells else None,
+               "timed_asks": len(asks), "sim_decision_ms": 1e3 * res.policy_s / res.decisions}
+        out.append(row)
+        f = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
+        rows.append([LABELS.get(s, s), str(n_trials), f(row["ask_ms"]), f(row["report_ms"]),
+                     f(row["tell_ms"]), f(row["sim_decision_ms"])])
+        print(f"  {s}: {n_trials} trials built in {build:.1f} s", file=sys.stderr)
+    print(f"Per-decision overhead on {args.problem}, study at ~{args.trials} trials "
+          f"(median ms over {args.repeats} further trials; InMemoryStorage):\n")
+    print(_md(["system", "trials", "ask+suggest ms", "report+prune ms", "tell ms",
+               "mean ms/decision over the run"], rows))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "schedulers_overhead.json").write_text(json.dumps(
+        {"env": environment(), "problem": args.problem, "rows": out}, indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="2 seeds, budget 20 x max_resource, 3 problems: a smoke run")
+    sub = ap.add_subparsers(dest="cmd")
+    r = sub.add_parser("run", help="the comparison (default)")
+    o = sub.add_parser("overhead", help="per-decision cost at ~1000 trials")
+    for a in (ap, r):
+        a.add_argument("--seeds", type=int, default=10)
+        a.add_argument("--budget", type=float, default=100,
+                       help="consumed resource per run, in units of max_resource")
+        a.add_argument("--checkpoints", default="5,10,25,50,100")
+        a.add_argument("--problems", default=",".join(DEFAULT_PROBLEMS))
+        a.add_argument("--systems", default=",".join(ALL_SYSTEMS))
+        a.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+    o.add_argument("--problem", default="mlp-digits")
+    o.add_argument("--trials", type=int, default=1000)
+    o.add_argument("--repeats", type=int, default=20)
+    o.add_argument("--systems", default="optuna-random-sha,optuna-tpe-hyperband,"
+                   "optuna-random," + ",".join(HPO_SYSTEMS))
+    args = ap.parse_args(argv)
+    if args.cmd == "overhead":
+        cmd_overhead(args)
+        return
+    if args.quick:
+        args.seeds, args.budget, args.checkpoints = 2, 20, "5,10,20"
+        if args.problems == ",".join(DEFAULT_PROBLEMS):
+            args.problems = "mlp-breast,mlp-diabetes,mf-branin"
+    cmd_run(args)
+
+
+if __name__ == "__main__":
+    main()

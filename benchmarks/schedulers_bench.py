@@ -279,13 +279,13 @@ def report(runs: list[dict[str, Any]], checkpoints: list[float], problems: list[
 
 
 def plot(runs: list[dict[str, Any]], problems: list[str], systems: list[str], budget: float,
-         tag: str = "") -> list[Path]:
+         tag: str = "", img: Path = IMG) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    IMG.mkdir(parents=True, exist_ok=True)
+    img.mkdir(parents=True, exist_ok=True)
     paths = []
     for pname in problems:
         pruns = [r for r in runs if r["problem"] == pname]
@@ -316,7 +316,7 @@ def plot(runs: list[dict[str, Any]], problems: list[str], systems: list[str], bu
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = IMG / f"schedulers_{pname}{tag}.png"
+        path = img / f"schedulers_{pname}{tag}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)
@@ -371,10 +371,14 @@ def cmd_run(args: argparse.Namespace) -> None:
     text = report(runs, checkpoints, problems, systems)
     print(text)
     print(f"\n{len(runs)} runs in {wall:.0f} s wall", file=sys.stderr)
-    tag = "_quick" if args.quick else ""
+    tag = ""
+    results = img = None
+    if args.quick:  # a smoke run's files go to the ignored benchmarks/_quick/
+        results = img = ROOT / "benchmarks" / "_quick"
     env = environment()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"schedulers{tag}.json"
+    results = results or RESULTS
+    results.mkdir(parents=True, exist_ok=True)
+    out = results / "schedulers.json"
     out.write_text(json.dumps({
         "env": env, "wall_s": wall, "seeds": args.seeds, "budget": budget,
         "checkpoints": checkpoints, "problems": problems, "systems": systems,
@@ -386,9 +390,9 @@ def cmd_run(args: argparse.Namespace) -> None:
                              "reduction_factor": problem(p).reduction_factor,
                              "optimum": problem(p).optimum} for p in problems},
         "table": text, "runs": runs}, indent=1))
-    paths = plot(runs, problems, systems, budget, tag)
+    paths = plot(runs, problems, systems, budget, tag, img or IMG)
     print(f"wrote {out.relative_to(ROOT)} and {len(paths)} plots "
-          f"(docs/img/schedulers_*{tag}.png)", file=sys.stderr)
+          f"({(img or IMG).relative_to(ROOT)}/schedulers_*.png)", file=sys.stderr)
 
 
 def cmd_overhead(args: argparse.Namespace) -> None:

@@ -20,6 +20,11 @@ SAMPLERS: dict[str, str] = {
     "qmc": "optuna.samplers:QMCSampler",
     "cmaes": "optuna.samplers:CmaEsSampler",
     "nsga2": "optuna.samplers:NSGAIISampler",
+    "successive_halving": "hpo.samplers:SuccessiveHalving",
+    "asha": "hpo.samplers:ASHA",
+    "hyperband": "hpo.samplers:Hyperband",
+    "idhb": "hpo.samplers:IDHB",
+    "one_epoch": "hpo.samplers:OneEpoch",
 }
 PRUNERS: dict[str, str] = {
     "asha": "optuna.pruners:SuccessiveHalvingPruner",
@@ -31,7 +36,7 @@ PRUNERS: dict[str, str] = {
     "nop": "optuna.pruners:NopPruner",
 }
 # Planned in hpo; named so that a sweep file using them gets a precise error.
-PLANNED = ("multifidelity", "carbs", "pbt", "pb2", "mopbt", "llm", "idhb")
+PLANNED = ("multifidelity", "carbs", "pbt", "pb2", "mopbt", "llm")
 
 
 def _resolve(path: str) -> Callable[..., Any]:
@@ -52,6 +57,15 @@ def build(kind: str, name: str, options: Mapping[str, Any], registry: Mapping[st
         if unknown:
             raise ValueError(f"{kind}: {name} has no option(s) {unknown}; allowed: "
                              f"{sorted(n for n in params if n != 'self')}")
+    searcher = options.get("searcher")
+    if registry is SAMPLERS and searcher is not None and not hasattr(searcher, "sample_relative"):
+        # a scheduler's searcher, by name ("tpe") or as {name: tpe, seed: 0}
+        spec = {"name": searcher} if isinstance(searcher, str) else searcher
+        if not isinstance(spec, Mapping) or "name" not in spec:
+            raise ValueError(f"{kind}: {name}: searcher must be a sampler name or "
+                             f"{{name: ..., <options>}}, got {searcher!r}")
+        inner = {k: v for k, v in spec.items() if k != "name"}
+        options = {**options, "searcher": build("searcher", spec["name"], inner, SAMPLERS)}
     try:
         return cls(**options)
     except (TypeError, ValueError) as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,11 +38,11 @@ from hpo.samplers._schedulers._ladder import Ladder
 from hpo.samplers._schedulers._plan import (
     VARIANTS,
     Config,
+    ConfigReader,
     New,
     Promote,
     plan_asynchronous,
     plan_synchronous,
-    read_configs,
 )
 
 __all__ = ["Scheduler"]
@@ -75,6 +76,9 @@ class Scheduler(BaseSampler):
         self._variant = variant
         self._lock = threading.Lock()
         self._warned: set[int] = set()
+        self._seen: tuple[int, dict[str, list[Config]]] | None = None
+        self._views: dict[int, Study] = {}
+        self._readers: dict[tuple[int, int, Number], ConfigReader] = {}
 
     # -- what subclasses define ----------------------------------------------------------
 
@@ -95,6 +99,7 @@ class Scheduler(BaseSampler):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_lock"]
+        state["_readers"], state["_seen"], state["_views"] = {}, None, {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -155,9 +160,19 @@ class Scheduler(BaseSampler):
     def configurations(self, study: Study) -> dict[str, list[Config]]:
         """The scheduler's configurations by bracket (``"iteration/first rung"``)."""
         ladder, current = self._ladder_of(study)
-        levels = ladder.levels(current)
-        return read_configs(study.get_trials(deepcopy=False), levels, study.direction,
-                            lambda r: ladder.index(levels, r))
+        key = (id(study._storage), study._study_id, current)
+        reader = self._readers.get(key)
+        if reader is None:
+            levels = ladder.levels(current)
+            exact = {r: j for j, r in enumerate(levels)}
+
+            def rung_of(resource: Number) -> int | None:
+                j = exact.get(resource)
+                return j if j is not None else ladder.index(levels, resource)
+
+            reader = ConfigReader(study.direction, rung_of)
+            self._readers = {key: reader}  # one study at a time
+        return reader.read(study.get_trials(deepcopy=False))
 
     def brackets(self, study: Study) -> list[dict[str, Any]]:
         """Progress of every bracket: its rungs, how many configurations have a result
@@ -222,6 +237,7 @@ class Scheduler(BaseSampler):
                 ladder, current = self._ladder_of(study)
                 levels = ladder.levels(current)
                 configs = self.configurations(study)
+                self._seen = (trial._trial_id, configs)  # for the searcher's view below
                 _check_budget_read(configs, self._warned)
                 action = self._decide(study, trial, configs, len(levels) - 1)
                 self._apply(study, trial, action, levels)
@@ -251,7 +267,7 @@ class Scheduler(BaseSampler):
                            parent=parent.number)
             else:  # nothing to continue from: retrain from zero
                 set_budget(study, trial, start=0, stop=levels[action.rung])
-            cid, bracket, rung, params = cfg.id, cfg.bracket, action.rung, dict(cfg.params)
+            cid, bracket, rung, params = cfg.id, cfg.bracket, action.rung, cfg.params
         storage.set_trial_system_attr(tid, _attrs.CONFIG, cid)
         storage.set_trial_system_attr(tid, _attrs.BRACKET, bracket)
         storage.set_trial_system_attr(tid, _attrs.RUNG, rung)
@@ -284,20 +300,27 @@ class Scheduler(BaseSampler):
             raise ValueError(f"{type(self).__name__} schedules one objective; this study has "
                              f"{len(study.directions)} (use a multi-objective sampler)")
 
-    def _view(self, study: Study) -> Study:
-        """The study as the searcher sees it: one trial per configuration."""
-        ladder, current = self._ladder_of(study)
-        levels = ladder.levels(current)
-        configs = [c for cs in self.configurations(study).values() for c in cs]
-        counts = [sum(1 for c in configs if c.scores.get(r, math.inf) < math.inf)
-                  for r in range(len(levels))]
+    def _view(self, study: Study, trial: FrozenTrial) -> Study:
+        """The study as the searcher sees it: one trial per configuration, with its value
+        at the highest rung where at least ``dimensions + 2`` configurations have one."""
+        cached = self._views.get(trial._trial_id)
+        if cached is not None:
+            return cached
+        seen = self._seen
+        by_bracket = seen[1] if seen is not None and seen[0] == trial._trial_id \
+            else self.configurations(study)
+        configs = [c for cs in by_bracket.values() for c in cs]
+        counts: Counter[int] = Counter(r for c in configs for r, v in c.scores.items()
+                                       if v < math.inf)
         dims = max((len(c.params) for c in configs), default=0)
-        enough = [r for r, n in enumerate(counts) if n >= dims + 2]
+        enough = [r for r, n in counts.items() if n >= dims + 2]
         rung = max(enough) if enough else 0
         shown = [c.ends[rung] for c in configs if rung in c.ends]
         running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
                    if t.system_attrs.get(_attrs.CONFIG, t.number) == t.number]
-        return _StudyView(study, sorted(shown + running, key=lambda t: t.number))
+        view = _StudyView(study, sorted(shown + running, key=lambda t: t.number))
+        self._views = {trial._trial_id: view}  # one trial at a time: keep only the latest
+        return view
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
@@ -305,19 +328,19 @@ class Scheduler(BaseSampler):
             return {}
         if trial.system_attrs.get("fixed_params"):
             return {}  # a promotion: its parameters are fixed
-        return self._searcher.infer_relative_search_space(self._view(study), trial)
+        return self._searcher.infer_relative_search_space(self._view(study, trial), trial)
 
     def sample_relative(self, study: Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         self._check_single(study)
         if not search_space:
             return {}
-        return self._searcher.sample_relative(self._view(study), trial, search_space)
+        return self._searcher.sample_relative(self._view(study, trial), trial, search_space)
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
         self._check_single(study)
-        return self._searcher.sample_independent(self._view(study), trial, param_name,
+        return self._searcher.sample_independent(self._view(study, trial), trial, param_name,
                                                  param_distribution)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 __all__ = ["Ladder", "check_resource"]
@@ -50,7 +51,8 @@ class Ladder:
                 f"max_resource: {max_resource} leaves a single rung with min_resource="
                 f"{min_resource} and reduction_factor={reduction_factor}; it must be at least "
                 f"min_resource * reduction_factor = {min_resource * reduction_factor}")
-        self.min_resource, self.max_resource, self.eta = min_resource, max_resource, reduction_factor
+        self.min_resource, self.max_resource = min_resource, max_resource
+        self.eta = reduction_factor
         self.integer = isinstance(min_resource, int) and isinstance(max_resource, int)
         k = 0
         while max_resource / reduction_factor ** (k + 1) >= min_resource * (1 - _TOL):
@@ -84,7 +86,7 @@ class Ladder:
         if not self.integer:
             return raw
         out = [max(1, round(r)) for r in raw]
-        if any(b <= a for a, b in zip(out, out[1:], strict=False)):
+        if any(b <= a for a, b in itertools.pairwise(out)):
             raise ValueError(f"max_resource / min_resource: the integer rungs {out} of "
                              f"min_resource={self.min_resource}, max_resource="
                              f"{self.max_resource}, reduction_factor={self.eta} collapse; use "

@@ -18,36 +18,47 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo import _attrs, _segments
+from hpo import _attrs
 
-__all__ = ["Config", "New", "Promote", "plan_asynchronous", "plan_synchronous", "read_configs"]
+__all__ = ["Config", "ConfigReader", "New", "Promote", "plan_asynchronous", "plan_synchronous"]
 
 VARIANTS = ("efficient", "preserving", "discarding")
 _INF = math.inf
 
 
-@dataclass
 class Config:
-    """One configuration of a scheduler, read from its segment trials."""
+    """One configuration of a scheduler, read from its segment trials.
 
-    id: int
-    bracket: str
-    params: dict[str, Any]
-    scores: dict[int, float] = field(default_factory=dict)  # rung -> loss (inf: failed)
-    ends: dict[int, FrozenTrial] = field(default_factory=dict)  # rung -> COMPLETE segment
-    busy: set[int] = field(default_factory=set)  # rungs of RUNNING / WAITING segments
+    ``scores``: rung -> loss (lower is better; ``inf`` for a failed or pruned segment);
+    ``ends``: rung -> the COMPLETE segment that reached it; ``busy``: rungs of RUNNING or
+    WAITING segments.
+    """
+
+    __slots__ = ("_first", "bracket", "busy", "ends", "id", "scores")
+
+    def __init__(self, first: FrozenTrial, bracket: str) -> None:
+        self.id, self.bracket, self._first = first.number, bracket, first
+        self.scores: dict[int, float] = {}
+        self.ends: dict[int, FrozenTrial] = {}
+        self.busy: set[int] = set()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The configuration's parameters (of its first segment, or of a finished one)."""
+        if self._first.params or not self.ends:
+            return dict(self._first.params)
+        return dict(next(iter(self.ends.values())).params)
 
     @property
     def top(self) -> int:
         """The highest rung with a finite score, -1 for none."""
-        finite = [r for r, s in self.scores.items() if s < _INF]
-        return max(finite, default=-1)
+        return max((r for r, s in self.scores.items() if s < _INF), default=-1)
 
     def key(self, rung: int) -> tuple[float, int]:
         return self.scores.get(rung, _INF), self.id
@@ -69,50 +80,88 @@ class New:
     rung: int
 
 
-def read_configs(trials: Sequence[FrozenTrial], levels: Sequence[float],
-                 direction: StudyDirection,
-                 rung_of: Callable[[float], int | None]) -> dict[str, list[Config]]:
-    """The scheduler's configurations by bracket, in id order.
+class ConfigReader:
+    """Reads a study's trials into the scheduler's configurations, by bracket.
 
     A configuration is a chain whose first trial carries ``hpo:bracket``. A segment
     counts at the rung its ``stop`` equals; a FAIL that was retried is replaced by its
     retry, a FAIL that was not (retries used up) or a PRUNED segment scores ``inf``.
+
+    COMPLETE and PRUNED trials never change, so each is folded in once; RUNNING,
+    WAITING and FAIL trials (a FAIL may still be retried) are read afresh every time.
     """
-    ids = _segments.config_ids(trials)
-    retried = {t.system_attrs[_attrs.RETRY_OF] for t in trials if _attrs.RETRY_OF in t.system_attrs}
-    sign = -1.0 if direction == StudyDirection.MAXIMIZE else 1.0
-    configs: dict[int, Config] = {}
-    for t in trials:
-        cid = ids[t.number]
-        if cid == t.number:
-            bracket = t.system_attrs.get(_attrs.BRACKET)
-            if bracket is None:
+
+    def __init__(self, direction: StudyDirection, rung_of: Callable[[float], int | None]):
+        self._sign = -1.0 if direction == StudyDirection.MAXIMIZE else 1.0
+        self._rung_of = rung_of
+        self._ids: dict[int, int] = {}  # settled trial -> configuration id
+        self._settled: set[int] = set()
+        self._retried: set[int] = set()  # FAIL trials a settled retry replaced
+        self._configs: dict[int, Config] = {}
+        self._brackets: dict[str, list[Config]] = {}
+        self._overlay: list[tuple[Config, int | None]] = []  # (config, rung scored inf)
+
+    def _config_of(self, t: FrozenTrial, ids: dict[int, int]) -> int:
+        attrs = t.system_attrs
+        link = attrs.get(_attrs.CONFIG)
+        if link is None:
+            link = attrs.get(_attrs.PARENT, attrs.get(_attrs.RETRY_OF))
+            return t.number if link is None else ids.get(link, self._ids.get(link, link))
+        return link
+
+    def read(self, trials: Sequence[FrozenTrial]) -> dict[str, list[Config]]:
+        for cfg, rung in self._overlay:  # undo what the unsettled trials said last time
+            cfg.busy.clear()
+            if rung is not None:
+                cfg.scores.pop(rung, None)
+        self._overlay = []
+        settled, sign = self._settled, self._sign
+        unsettled: list[tuple[FrozenTrial, Config, int]] = []
+        fresh: dict[int, int] = {}
+        retried = set(self._retried)
+        for t in trials:
+            number = t.number
+            if number in settled:
                 continue
-            configs[cid] = Config(cid, bracket, {})
-        cfg = configs.get(cid)
-        seg = _segments.segment(t)
-        if cfg is None or seg is None:
-            continue
-        rung = rung_of(seg[1])
-        if rung is None:
-            continue  # e.g. an hpo.extend beyond the ladder
-        if t.state in (TrialState.RUNNING, TrialState.WAITING):
-            cfg.busy.add(rung)
-        elif t.state == TrialState.COMPLETE and rung not in cfg.ends:
-            value = t.values[0] if t.values else math.nan
-            cfg.scores[rung] = sign * value if math.isfinite(value) else _INF
-            cfg.ends[rung] = t
-            if not cfg.params:
-                cfg.params = dict(t.params)
-        elif t.state == TrialState.PRUNED or (t.state == TrialState.FAIL
-                                               and t.number not in retried):
-            cfg.scores.setdefault(rung, _INF)
-        if t.number == cid and t.params:
-            cfg.params = dict(t.params)
-    out: dict[str, list[Config]] = {}
-    for cfg in configs.values():
-        out.setdefault(cfg.bracket, []).append(cfg)
-    return out
+            attrs = t.system_attrs
+            cid = self._config_of(t, fresh)
+            fresh[number] = cid
+            if _attrs.RETRY_OF in attrs:
+                retried.add(attrs[_attrs.RETRY_OF])
+            if cid == number and number not in self._configs:
+                bracket = attrs.get(_attrs.BRACKET)
+                if bracket is not None:
+                    cfg = Config(t, bracket)
+                    self._configs[number] = cfg
+                    self._brackets.setdefault(bracket, []).append(cfg)
+            cfg = self._configs.get(cid)
+            stop = attrs.get(_attrs.STOP)
+            rung = None if cfg is None or stop is None else self._rung_of(stop)
+            state = t.state
+            if state in (TrialState.COMPLETE, TrialState.PRUNED):
+                settled.add(number)
+                self._ids[number] = cid
+                if _attrs.RETRY_OF in attrs:
+                    self._retried.add(attrs[_attrs.RETRY_OF])
+                if cfg is None or rung is None:
+                    continue
+                if state == TrialState.PRUNED:
+                    cfg.scores.setdefault(rung, _INF)
+                elif rung not in cfg.ends:
+                    value = t.value if t.value is not None else math.nan
+                    cfg.scores[rung] = sign * value if math.isfinite(value) else _INF
+                    cfg.ends[rung] = t
+            elif cfg is not None and rung is not None:
+                unsettled.append((t, cfg, rung))
+        for t, cfg, rung in unsettled:
+            if t.state == TrialState.FAIL:
+                if t.number not in retried and rung not in cfg.scores:
+                    cfg.scores[rung] = _INF
+                    self._overlay.append((cfg, rung))
+            else:  # RUNNING or WAITING
+                cfg.busy.add(rung)
+                self._overlay.append((cfg, None))
+        return self._brackets
 
 
 def _promotions(todo: list[Config], rung: int) -> list[Promote]:

@@ -19,6 +19,7 @@ max_resource.  Systems:
     python benchmarks/schedulers_bench.py run --seeds 10 --problems mlp-digits,mf-hartmann6 \
         --systems hpo-asha,optuna-random-sha --jobs 2
     python benchmarks/schedulers_bench.py overhead         # per-decision cost at ~1000 trials
+    python benchmarks/schedulers_bench.py deepen           # IDHB 16 -> 32 vs Hyperband at 32
 
 Writes ``benchmarks/results/schedulers.json`` (``schedulers_overhead.json``) and one plot
 per problem, ``docs/img/schedulers_<problem>.png``; prints the tables (markdown).  Not part
@@ -77,13 +78,19 @@ LABELS = {"optuna-random-sha": "Random + SHA pruner", "optuna-tpe-hyperband": "T
 ALL_SYSTEMS = ("optuna-random-sha", "optuna-tpe-hyperband", "optuna-random", "syne-asha",
                "dehb", *HPO_SYSTEMS)
 
-_problems: dict[str, lc.Problem] = {}
+_problems: dict[tuple[str, int | None], lc.Problem] = {}
 
 
-def problem(name: str) -> lc.Problem:
-    if name not in _problems:
-        _problems[name] = lc.get_problem(name)
-    return _problems[name]
+def problem(name: str, table_seed: int | None = None) -> lc.Problem:
+    """A problem of the ground; ``table_seed`` replays that seed's curves of a table
+    (noisy values) instead of the seed-mean (synthetic problems have no seeds)."""
+    if name in lc.problems.SYNTHETIC:
+        table_seed = None
+    key = (name, table_seed)
+    if key not in _problems:
+        kw = {} if table_seed is None else {"seed": table_seed}
+        _problems[key] = lc.get_problem(name, **kw)
+    return _problems[key]
 
 
 def _hpo_class(cls_name: str) -> type | None:
@@ -155,11 +162,11 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore")
 
 
-def run_one(task: tuple[str, str, int, float]) -> dict[str, Any]:
+def run_one(task: tuple[str, str, int, float, bool]) -> dict[str, Any]:
     """One (problem, system, seed) run; a JSON-able summary."""
     _quiet()
-    pname, system, seed, budget = task
-    p = problem(pname)
+    pname, system, seed, budget, noisy = task
+    p = problem(pname, seed if noisy else None)
     policy = make_policy(system, p, seed)
     res = lc.simulate(p, policy, n_workers=4, max_consumed=budget * p.max_resource, seed=seed,
                       system=system, keep_jobs=False)
@@ -359,7 +366,7 @@ def cmd_run(args: argparse.Namespace) -> None:
             systems.append(s)
     checkpoints = [float(c) for c in args.checkpoints.split(",")]
     budget = max(args.budget, max(checkpoints))
-    tasks = [(p, s, seed, budget) for p in problems for s in systems
+    tasks = [(p, s, seed, budget, args.table_seed == "run") for p in problems for s in systems
              for seed in range(args.seeds)]
     print(f"{len(tasks)} runs: {len(problems)} problems x {len(systems)} systems x "
           f"{args.seeds} seeds, budget {budget:g} x max_resource, 4 workers", file=sys.stderr)
@@ -381,6 +388,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     out = results / "schedulers.json"
     out.write_text(json.dumps({
         "env": env, "wall_s": wall, "seeds": args.seeds, "budget": budget,
+        "table_seed": args.table_seed,
         "checkpoints": checkpoints, "problems": problems, "systems": systems,
         "skipped": {s: system_available(s) for s in args.systems.split(",")
                     if system_available(s)},
@@ -458,6 +466,83 @@ def cmd_overhead(args: argparse.Namespace) -> None:
         {"env": environment(), "problem": args.problem, "rows": out}, indent=1))
 
 
+def run_deepen(task: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
+    """IDHB at r1 for ``first`` x r1 units, deepened to r2, continued to ``budget`` x r2;
+    or a fresh Hyperband at r2 for the same total budget."""
+    _quiet()
+    pname, system, seed, o = task
+    eta, r1, r2 = o["eta"], o["r1"], o["r2"]
+    p2 = lc.get_problem(pname, max_resource=r2, reduction_factor=eta)
+    total = o["budget"] * r2
+    if system == "hpo-idhb-deepen":
+        cls = _hpo_class("IDHB")
+        p1 = lc.get_problem(pname, max_resource=r1, reduction_factor=eta)
+        sampler = cls(**_kwargs_for(cls, {"min_resource": 1, "max_resource": r1,
+                                          "reduction_factor": eta, "seed": seed,
+                                          "variant": o["variant"]}))
+        policy = lc.OptunaPolicy(p1, sampler, None, name="IDHB deepened",
+                                 study_name=f"deepen-{pname}-{seed}")
+        sim = lc.Simulator(p1, policy, seed=seed, system=system, keep_jobs=False)
+        sim.run(max_consumed=o["first"] * r1)
+        at, n0 = sim.result.consumed, len(sim.result.history)
+        sampler.deepen(policy.study, max_resource=r2)
+        policy.problem = p2
+        sim.set_problem(p2)
+        res = sim.run(max_consumed=total)
+    else:
+        cls = _hpo_class("Hyperband")
+        sampler = cls(**_kwargs_for(cls, {"min_resource": 1, "max_resource": r2,
+                                          "reduction_factor": eta, "seed": seed}))
+        policy = lc.OptunaPolicy(p2, sampler, None, name="Hyperband at r2",
+                                 study_name=f"fresh-{pname}-{seed}")
+        res = lc.simulate(p2, policy, max_consumed=total, seed=seed, system=system,
+                          keep_jobs=False)
+        at, n0 = 0, 0
+    steps, last = [], None
+    for h in res.history[n0:]:  # incumbents at r2 (before deepening there are none)
+        if h["incumbent"] != last:
+            steps.append([h["consumed"], h["time"], h["incumbent"]])
+            last = h["incumbent"]
+    return {"problem": pname, "system": system, "seed": seed, "optimum": p2.optimum,
+            "max_resource": r2, "deepened_at": at, "consumed": res.consumed,
+            "jobs": len(res.history), "wall_s": res.wall_s, "policy_s": res.policy_s,
+            "decisions": res.decisions, "incumbent_steps": steps,
+            "utilisation": res.busy_time / (4 * res.sim_time) if res.sim_time else 0.0}
+
+
+def cmd_deepen(args: argparse.Namespace) -> None:
+    _quiet()
+    for cls_name in ("IDHB", "Hyperband"):
+        if _hpo_class(cls_name) is None:
+            print(f"note: hpo.samplers.{cls_name} does not exist yet; nothing to run",
+                  file=sys.stderr)
+            return
+    problems = [p for p in args.problems.split(",") if p in lc.list_problems()]
+    o = {"eta": args.eta, "r1": args.r1, "r2": args.r2, "first": args.first,
+         "budget": args.budget, "variant": args.variant}
+    systems = ["hpo-idhb-deepen", "hpo-hyperband-fresh"]
+    LABELS.update({"hpo-idhb-deepen": f"IDHB {args.r1} -> {args.r2} ({args.variant})",
+                   "hpo-hyperband-fresh": f"Hyperband at {args.r2}"})
+    tasks = [(p, s, seed, o) for p in problems for s in systems for seed in range(args.seeds)]
+    t0 = time.perf_counter()
+    runs = _map(run_deepen, tasks, args.jobs)
+    runs.sort(key=lambda r: (problems.index(r["problem"]), systems.index(r["system"]),
+                             r["seed"]))
+    checkpoints = [float(c) for c in args.checkpoints.split(",")]
+    text = report(runs, checkpoints, problems, systems)
+    deep = [r["deepened_at"] for r in runs if r["system"] == "hpo-idhb-deepen"]
+    print(f"IDHB ran at max_resource {args.r1} for {args.first:g} x {args.r1} units "
+          f"(median {statistics.median(deep):.0f}), then deepened to {args.r2}; regret at "
+          f"{args.r2}; consumed counts both phases.\n")
+    print(text)
+    print(f"\n{len(runs)} runs in {time.perf_counter() - t0:.0f} s wall", file=sys.stderr)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "schedulers_deepen.json").write_text(json.dumps(
+        {"env": environment(), "options": o, "seeds": args.seeds, "problems": problems,
+         "checkpoints": checkpoints, "table": text, "runs": runs}, indent=1))
+    plot(runs, problems, systems, args.budget, "_deepen")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -465,6 +550,18 @@ def main(argv: list[str] | None = None) -> None:
     sub = ap.add_subparsers(dest="cmd")
     r = sub.add_parser("run", help="the comparison (default)")
     o = sub.add_parser("overhead", help="per-decision cost at ~1000 trials")
+    d = sub.add_parser("deepen", help="IDHB deepened r1 -> r2 against a fresh Hyperband at r2")
+    d.add_argument("--seeds", type=int, default=10)
+    d.add_argument("--problems", default="mlp-digits,mlp-synth,mlp-diabetes,mf-hartmann6")
+    d.add_argument("--eta", type=int, default=2)
+    d.add_argument("--r1", type=int, default=16)
+    d.add_argument("--r2", type=int, default=32)
+    d.add_argument("--first", type=float, default=20,
+                   help="units consumed at r1 before deepening, x r1")
+    d.add_argument("--budget", type=float, default=60, help="total units, x r2")
+    d.add_argument("--checkpoints", default="10,20,40,60")
+    d.add_argument("--variant", default="efficient")
+    d.add_argument("--jobs", type=int, default=1)
     for a in (ap, r):
         a.add_argument("--seeds", type=int, default=10)
         a.add_argument("--budget", type=float, default=100,
@@ -473,6 +570,10 @@ def main(argv: list[str] | None = None) -> None:
         a.add_argument("--problems", default=",".join(DEFAULT_PROBLEMS))
         a.add_argument("--systems", default=",".join(ALL_SYSTEMS))
         a.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+        a.add_argument("--table-seed", choices=("mean", "run"), default="mean",
+                       help="tables: the seed-mean curves (deterministic), or run seed s "
+                            "replays table seed s mod n_seeds (noisy; regret still uses "
+                            "the seed-mean)")
     o.add_argument("--problem", default="mlp-digits")
     o.add_argument("--trials", type=int, default=1000)
     o.add_argument("--repeats", type=int, default=20)
@@ -481,6 +582,9 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.cmd == "overhead":
         cmd_overhead(args)
+        return
+    if args.cmd == "deepen":
+        cmd_deepen(args)
         return
     if args.quick:
         args.seeds, args.budget, args.checkpoints = 2, 20, "5,10,20"

@@ -20,6 +20,7 @@ do not inflate it, and it includes the validation pass a real run makes each epo
     nice -n 15 python benchmarks/lcground/generate.py                 # every table
     nice -n 15 python benchmarks/lcground/generate.py --tables mlp-digits,mlp-breast
     python benchmarks/lcground/generate.py --tables mlp-breast --quick   # smoke run
+    python benchmarks/lcground/generate.py --describe    # summary of the stored tables
 
 About 16 min of CPU for the four MLP tables and 11 min for PPO on one AMD EPYC core.
 """
@@ -267,6 +268,28 @@ def make_ppo(*, n_configs: int, seeds: int, checkpoints: int, quick: bool) -> Pa
                  meta=meta)
 
 
+def describe(data: Path = DATA) -> str:
+    """A markdown table of the stored tables."""
+    from scipy.stats import spearmanr
+
+    rows = ["| table | rows x seeds x units | value (minimised) | best / median @27 | "
+            "Spearman @1, @3, @9 vs @27 | s per unit (min-max) | CPU s | kB |",
+            "|---|---|---|---|---|---|---|---|"]
+    for path in sorted(data.glob("lc_*.npz")):
+        with np.load(path) as d:
+            meta = json.loads(str(d["meta"]))
+            v, c = d["values"].astype(float), d["cost"].astype(float)
+        m = v.mean(1)
+        e = min(27, v.shape[2])
+        rho = [spearmanr(m[:, k - 1], m[:, e - 1]).statistic for k in (1, 3, 9)]
+        per = c.mean((1, 2))
+        rows.append(f"| {meta['name']} | {v.shape[0]} x {v.shape[1]} x {v.shape[2]} | "
+                    f"{meta['metric']} | {m[:, e - 1].min():.4g} / {np.median(m[:, e - 1]):.4g} "
+                    f"| {' / '.join(f'{r:.2f}' for r in rho)} | {per.min():.3g}-{per.max():.3g} "
+                    f"| {meta['cpu_seconds']:.0f} | {path.stat().st_size / 1e3:.0f} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tables", default=",".join([*MLP_DATASETS, "ppo-cartpole"]))
@@ -276,7 +299,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ppo-seeds", type=int, default=2)
     ap.add_argument("--ppo-checkpoints", type=int, default=27)
     ap.add_argument("--quick", action="store_true", help="a few configurations, to /tmp")
+    ap.add_argument("--describe", action="store_true", help="print the stored tables' summary")
     args = ap.parse_args(argv)
+    if args.describe:
+        print(describe())
+        return
     global DATA
     if args.quick:
         DATA = Path("/tmp/lcground-quick")

@@ -1,0 +1,163 @@
+"""Schedulers in `hpo sweep` / `hpo worker`: real processes, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+import hpo
+from hpo import _attrs, _segments
+
+TESTS = Path(__file__).resolve().parent
+HPO = str(Path(sys.executable).with_name("hpo"))
+
+
+def _sweep(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(TESTS), **extra}
+
+
+def _hpo(*args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([HPO, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=_env(**env))
+
+
+def _check_chains(study: optuna.Study) -> None:
+    """Every promotion ran once and continued its parent's checkpoint exactly."""
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    claims = Counter((t.system_attrs[_attrs.CONFIG], hpo.budget(t)[1]) for t in done)
+    assert max(claims.values()) == 1, "a promotion ran twice"
+    for t in done:
+        start, stop = hpo.budget(t)
+        state = t.user_attrs["state"]
+        assert state["trained"] == stop
+        if start > 0:
+            parent = study.trials[t.system_attrs[_attrs.PARENT]]
+            assert parent.params == t.params
+            assert parent.system_attrs[_attrs.CHECKPOINT_STEP] == start
+
+
+def test_hyperband_sweep_in_worker_processes_resumes_its_brackets(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+        name: hb
+        objective: scheduler_objectives:segmented
+        sampler: {name: hyperband, min_resource: 1, max_resource: 9, seed: 0}
+        budget: {trials: 12}
+        workers: 2
+        """)
+    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    url = f"sqlite:///{tmp_path}/sweeps/hb/study.db"
+    study = hpo.load_study(study_name="hb", storage=url)
+    assert len(study.trials) == 12
+    _check_chains(study)
+    out = _hpo("sweep", str(path), "--no-progress", "--trials", "22", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    study = hpo.load_study(study_name="hb", storage=url)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    _check_chains(study)
+    # the restart went on with the first bracket: 9 configurations, 3 promoted, 1 to the top
+    first = [t for t in study.trials if t.system_attrs[_attrs.BRACKET] == "0/0"]
+    assert Counter(hpo.budget(t)[1] for t in first) == {1: 9, 3: 3, 9: 1}
+    # best: compared at the largest resource reached
+    assert hpo.budget(_segments.best_trial(study))[1] == 9
+
+
+def test_asha_workers_share_a_postgresql_study(tmp_path: Path, postgres_url: str,
+                                               study_name: str) -> None:
+    path = _sweep(tmp_path, f"""\
+        name: {study_name}
+        objective: scheduler_objectives:segmented
+        sampler: {{name: asha, min_resource: 1, max_resource: 9, seed: 0}}
+        budget: {{trials: 24}}
+        storage: {postgres_url}
+        """)
+    procs = [subprocess.Popen([HPO, "worker", str(path), "--no-progress"], cwd=tmp_path,
+                              env=_env(), stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    study = hpo.load_study(study_name=study_name, storage=postgres_url)
+    try:
+        _check_chains(study)
+        assert {hpo.budget(t)[1] for t in study.trials} >= {1, 3}
+        workers = {t.system_attrs[_attrs.WORKER].split("/")[0] for t in study.trials}
+        assert len(workers) >= 2
+    finally:
+        optuna.delete_study(study_name=study_name,
+                            storage=hpo.study.resolve_storage(postgres_url))
+
+
+def test_a_worker_killed_mid_segment_costs_only_that_segment(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+        name: kill
+        objective: scheduler_objectives:segmented
+        sampler: {name: successive_halving, min_resource: 1, max_resource: 9, seed: 0}
+        budget: {trials: 13}
+        heartbeat_interval: 0.5
+        grace_period: 2
+        """)
+    url = f"sqlite:///{tmp_path}/sweeps/kill/study.db"
+    victim = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
+                              env=_env(HPO_TEST_STEP_SLEEP="0.6"), stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.monotonic() + 200
+    while True:  # wait until the top segment (3 -> 9) is half way
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+        try:
+            trials = hpo.load_study(study_name="kill", storage=url).trials
+        except ValueError:
+            continue
+        top = [t for t in trials if t.system_attrs.get(_attrs.STOP) == 9]
+        if top and top[0].system_attrs.get(_attrs.CHECKPOINT_STEP, 0) >= 5:
+            break
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait(30)
+    time.sleep(2.5)  # past the grace period
+    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    study = hpo.load_study(study_name="kill", storage=url)
+    dead = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(dead) == 1 and hpo.budget(dead[0]) == (3, 9)
+    retry = [t for t in study.trials if t.system_attrs.get(_attrs.RETRY_OF) == dead[0].number]
+    assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE
+    reached = dead[0].system_attrs[_attrs.CHECKPOINT_STEP]
+    assert hpo.budget(retry[0]) == (reached, 9)  # resumed from the dead one's checkpoint
+    assert retry[0].user_attrs["state"]["starts"] == [0, 1, 3, reached]
+    # nothing else was redone: 9 + 3 + 1 segments and the one retry
+    assert Counter(hpo.budget(t)[1] for t in study.trials if t.state == TrialState.COMPLETE) \
+        == {1: 9, 3: 3, 9: 1}
+
+
+@pytest.mark.parametrize("resource", [30])
+def test_a_resource_budget_stops_the_sweep(tmp_path: Path, resource: int) -> None:
+    path = _sweep(tmp_path, f"""\
+        name: res
+        objective: scheduler_objectives:segmented
+        sampler: {{name: asha, min_resource: 1, max_resource: 9, seed: 0}}
+        budget: {{resource: {resource}}}
+        isolation: none
+        """)
+    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    study = hpo.load_study(study_name="res", storage=f"sqlite:///{tmp_path}/sweeps/res/study.db")
+    spent = _segments.consumed(study.trials)
+    last = hpo.budget(study.trials[-1])
+    assert resource <= spent < resource + (last[1] - last[0])

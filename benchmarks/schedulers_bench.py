@@ -350,6 +350,33 @@ def environment() -> dict[str, Any]:
             "python": platform.python_version(), "versions": versions}
 
 
+DOC = ROOT / "docs" / "lc_ground.md"
+
+
+def write_section(name: str, body: str, path: Path = DOC) -> None:
+    """Replace ``<!-- name:start -->`` .. ``<!-- name:end -->`` of ``path`` (appended if
+    absent); the rest of the file is left alone."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = path.read_text() if path.exists() else ""
+    block = f"{start}\n{body.rstrip()}\n{end}"
+    if start in text and end in text:
+        a, b = text.index(start), text.index(end) + len(end)
+        text = text[:a] + block + text[b:]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def _section(title: str, env: dict[str, Any], setting: str, text: str,
+             images: list[Path]) -> str:
+    v = ", ".join(f"{k} {x}" for k, x in env["versions"].items() if x)
+    imgs = "\n".join(f"![{p.stem}](img/{p.name})" for p in images)
+    return (f"## {title}\n\n- command: `{env['command']}`\n- date: {env['date']}\n"
+            f"- machine: {env['machine']} (shared with other work; simulated time and "
+            f"resource do not depend on it)\n- versions: python {env['python']}, {v}, "
+            f"git {env['git']}\n- setting: {setting}\n\n{imgs}\n\n{text}\n")
+
+
 def cmd_run(args: argparse.Namespace) -> None:
     _quiet()
     problems = [p for p in args.problems.split(",") if p]
@@ -401,6 +428,19 @@ def cmd_run(args: argparse.Namespace) -> None:
     paths = plot(runs, problems, systems, budget, tag, img or IMG)
     print(f"wrote {out.relative_to(ROOT)} and {len(paths)} plots "
           f"({(img or IMG).relative_to(ROOT)}/schedulers_*.png)", file=sys.stderr)
+    if not args.quick and not args.no_doc:
+        skipped = {s: system_available(s) for s in args.systems.split(",")
+                   if system_available(s)}
+        setting = (f"{args.seeds} seeds (0..{args.seeds - 1}), 4 simulated workers, budget "
+                   f"{budget:g} x max_resource consumed units per run, min_resource 1, "
+                   "reduction factor 3, random searchers for the schedulers; tables replay "
+                   + ("one table seed per run (run seed mod 3)" if args.table_seed == "run"
+                      else "the seed-mean curves") + f"; {len(runs)} runs in {wall:.0f} s "
+                   f"wall with --jobs {args.jobs}"
+                   + (f"; skipped: {skipped}" if skipped else ""))
+        write_section("lc-results", _section("Scheduler comparison on the ground", env,
+                                             setting, text, paths))
+        print(f"updated the lc-results section of {DOC.relative_to(ROOT)}", file=sys.stderr)
 
 
 def cmd_overhead(args: argparse.Namespace) -> None:
@@ -457,13 +497,25 @@ def cmd_overhead(args: argparse.Namespace) -> None:
         rows.append([LABELS.get(s, s), str(n_trials), f(row["ask_ms"]), f(row["report_ms"]),
                      f(row["tell_ms"]), f(row["sim_decision_ms"])])
         print(f"  {s}: {n_trials} trials built in {build:.1f} s", file=sys.stderr)
+    table = _md(["system", "trials", "ask+suggest ms", "report+prune ms", "tell ms",
+                 "mean ms/decision over the run"], rows)
     print(f"Per-decision overhead on {args.problem}, study at ~{args.trials} trials "
           f"(median ms over {args.repeats} further trials; InMemoryStorage):\n")
-    print(_md(["system", "trials", "ask+suggest ms", "report+prune ms", "tell ms",
-               "mean ms/decision over the run"], rows))
+    print(table)
+    env = environment()
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "schedulers_overhead.json").write_text(json.dumps(
-        {"env": environment(), "problem": args.problem, "rows": out}, indent=1))
+        {"env": env, "problem": args.problem, "rows": out}, indent=1))
+    if not args.no_doc:
+        setting = (f"{args.problem}; each system's study is grown to {args.trials} finished "
+                   f"jobs by the simulator (4 workers), then {args.repeats} more trials are "
+                   "run one at a time: ask+suggest = `study.ask()` + the problem's "
+                   "`suggest_*` calls + `hpo.budget`; report+prune = `trial.report` + "
+                   "`trial.should_prune()` per unit; tell = checkpoint attributes + "
+                   "`study.tell`; last column: policy seconds / decisions over the whole "
+                   "simulated run (a run's mean, not at 1000 trials)")
+        write_section("lc-overhead", _section("Per-decision overhead at ~1000 trials", env,
+                                              setting, table, []))
 
 
 def run_deepen(task: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
@@ -540,7 +592,16 @@ def cmd_deepen(args: argparse.Namespace) -> None:
     (RESULTS / "schedulers_deepen.json").write_text(json.dumps(
         {"env": environment(), "options": o, "seeds": args.seeds, "problems": problems,
          "checkpoints": checkpoints, "table": text, "runs": runs}, indent=1))
-    plot(runs, problems, systems, args.budget, "_deepen")
+    paths = plot(runs, problems, systems, args.budget, "_deepen")
+    if not args.no_doc:
+        setting = (f"{args.seeds} seeds, 4 simulated workers, reduction factor {args.eta}; "
+                   f"IDHB ({args.variant}) runs with max_resource {args.r1} until it has "
+                   f"consumed {args.first:g} x {args.r1} units, then `deepen(study, "
+                   f"max_resource={args.r2})` and goes on; Hyperband starts at {args.r2}; "
+                   f"regret of the incumbent at {args.r2}; consumed resource counts both "
+                   "phases; budget " f"{args.budget:g} x {args.r2}")
+        write_section("lc-deepen", _section("IDHB deepening against a fresh Hyperband",
+                                            environment(), setting, text, paths))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -562,6 +623,9 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--checkpoints", default="10,20,40,60")
     d.add_argument("--variant", default="efficient")
     d.add_argument("--jobs", type=int, default=1)
+    for a in (o, d):
+        a.add_argument("--no-doc", action="store_true",
+                       help="do not rewrite the section of docs/lc_ground.md")
     for a in (ap, r):
         a.add_argument("--seeds", type=int, default=10)
         a.add_argument("--budget", type=float, default=100,
@@ -570,6 +634,8 @@ def main(argv: list[str] | None = None) -> None:
         a.add_argument("--problems", default=",".join(DEFAULT_PROBLEMS))
         a.add_argument("--systems", default=",".join(ALL_SYSTEMS))
         a.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
+        a.add_argument("--no-doc", action="store_true",
+                       help="do not rewrite the results section of docs/lc_ground.md")
         a.add_argument("--table-seed", choices=("mean", "run"), default="mean",
                        help="tables: the seed-mean curves (deterministic), or run seed s "
                             "replays table seed s mod n_seeds (noisy; regret still uses "

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
+from pathlib import Path
 
 import optuna
 import pytest
@@ -12,9 +14,11 @@ from optuna.trial import TrialState
 
 import hpo
 from hpo import _attrs, _segments
+from hpo.cli.sweepfile import load_sweep
 from hpo.samplers import ASHA, IDHB, Hyperband, OneEpoch, SuccessiveHalving
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def _loss(x: float, stop: float) -> float:
@@ -362,3 +366,26 @@ class TestOneEpochOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
     @pytest.fixture
     def sampler(self):  # type: ignore[no-untyped-def]
         return lambda: OneEpoch(9, n_configs=4, k=1, seed=0)
+
+
+def _blocks(path: Path, lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", path.read_text(), flags=re.S)
+
+
+def test_the_schedulers_page_runs_as_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    page = DOCS / "schedulers.md"
+    scope: dict = {}
+    for code in _blocks(page, "python"):
+        exec(compile(code, str(page), "exec"), scope)
+    study, sampler = scope["study"], scope["sampler"]
+    assert sampler.levels(study) == [1, 3, 9, 27]
+    assert max(hpo.budget(t)[1] for t in study.trials) == 27
+    # the sweep file on the page is the example's, and it is valid
+    (yaml_block,) = _blocks(page, "yaml")
+    example = (DOCS.parent / "examples" / "ppo_asha.yaml").read_text()
+    strip = lambda text: [line.split("#")[0].rstrip() for line in text.splitlines()  # noqa: E731
+                          if line.split("#")[0].strip()]
+    assert strip(yaml_block) == strip(example)
+    cfg = load_sweep(DOCS.parent / "examples" / "ppo_asha.yaml")
+    assert isinstance(cfg.build_sampler(1), ASHA)

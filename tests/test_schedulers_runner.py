@@ -161,3 +161,16 @@ def test_a_resource_budget_stops_the_sweep(tmp_path: Path, resource: int) -> Non
     spent = _segments.consumed(study.trials)
     last = hpo.budget(study.trials[-1])
     assert resource <= spent < resource + (last[1] - last[0])
+
+
+def test_ppo_under_asha_continues_from_its_checkpoint(tmp_path: Path) -> None:
+    example = TESTS.parent / "examples" / "ppo_asha.yaml"
+    out = _hpo("sweep", str(example), "--no-progress", "--trials", "4", "--workers", "1",
+               "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    study = hpo.load_study(study_name="ppo-asha", storage=f"sqlite:///{tmp_path}/out/study.db")
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 4
+    assert [hpo.budget(t) for t in study.trials] == [(0, 5000)] * 3 + [(5000, 15000)]
+    best = min(study.trials[:3], key=lambda t: -t.value)
+    assert hpo.lineage(study.trials[3], study)[0].number == best.number
+    assert study.trials[3].params == best.params

@@ -40,7 +40,7 @@ from optuna.trial import BaseTrial, Trial
 
 from hpo.space import default_of
 
-__all__ = ["Objective", "objective", "suggest"]
+__all__ = ["Objective", "as_number", "normalise_values", "objective", "suggest"]
 
 _DIRECTIONS = ("minimize", "maximize")
 
@@ -191,25 +191,71 @@ def check_directions(func: Any, study_directions: Sequence[StudyDirection]) -> N
                          f"optimises {have}; create the study with the same direction(s)")
 
 
-def invalid_value_reason(value: Any, n_objectives: int) -> str | None:
-    """Why Optuna would reject ``value`` as a trial result, or None if it is valid."""
+def as_number(v: Any) -> float | None:
+    """``v`` as a float if hpo counts it as a number, else None.
+
+    Numbers are ints and floats, numpy's integer and floating scalars, and 0-d arrays
+    or tensors (numpy, torch) holding one of those; booleans, strings and None are not.
+    NaN and infinities are numbers here (see :func:`normalise_values`).
+
+    Example:
+        >>> import numpy as np
+        >>> as_number(np.float32(0.5)), as_number(np.array(2)), as_number("0.25"), as_number(True)
+        (0.5, 2.0, None, None)
+    """
+    if v is None or isinstance(v, (bool, str, bytes)) or type(v).__name__ == "bool_":
+        return None
+    if isinstance(v, Real):
+        return float(v)
+    if getattr(v, "ndim", None) == 0 and callable(getattr(v, "item", None)):
+        item = v.item()
+        return None if item is v else as_number(item)
+    return None
+
+
+def normalise_values(value: Any, n_objectives: int) -> list[float] | str:
+    """The objective values of a trial result, or the reason it is invalid (one rule for
+    ``hpo sweep``, :meth:`hpo.Study.optimize`, :func:`hpo.run` and plain Optuna).
+
+    A single value or a list/tuple of ``n_objectives`` numbers (see :func:`as_number`)
+    is valid; infinities are kept (Optuna records them in a COMPLETE trial); NaN, None,
+    strings, booleans and a wrong number of values are not.
+
+    Example:
+        >>> normalise_values(0.5, 1), normalise_values([1, float("inf")], 2)
+        ([0.5], [1.0, inf])
+        >>> normalise_values("0.25", 1)
+        "the objective returned '0.25' (str); each value must be a number"
+    """
     values = list(value) if isinstance(value, (list, tuple)) else [value]
     if len(values) != n_objectives:
         return (f"the objective returned {len(values)} value(s) {value!r}, but the study has "
                 f"{n_objectives} objective(s)")
+    out = []
     for v in values:
-        if v is None or isinstance(v, bool) or not isinstance(v, Real):
-            return f"the objective returned {value!r}; each value must be a finite number"
-        if not math.isfinite(float(v)):
-            return f"the objective returned a non-finite value {value!r}"
-    return None
+        f = as_number(v)
+        if f is None:
+            return (f"the objective returned {value!r} ({type(v).__name__}); each value must "
+                    "be a number")
+        if math.isnan(f):
+            return f"the objective returned NaN ({value!r})"
+        out.append(f)
+    return out
+
+
+def invalid_value_reason(value: Any, n_objectives: int) -> str | None:
+    """Why ``value`` is not a valid trial result (see :func:`normalise_values`), or None."""
+    result = normalise_values(value, n_objectives)
+    return result if isinstance(result, str) else None
 
 
 def run_recorded(func: Callable[[Trial], Any], trial: Trial) -> Any:
     """Run ``func(trial)``; record why the trial failed (reason and traceback), if it does.
 
-    The exception is re-raised and an invalid value returned unchanged, so Optuna
-    still decides the trial's state exactly as it would without hpo.
+    Exceptions are re-raised, so Optuna decides the trial's state as it would without
+    hpo. A valid value is returned as float(s) (a numpy scalar or 0-d tensor becomes a
+    float); an invalid one is recorded with its reason and returned as NaN, which
+    Optuna records as FAIL, so every entry point judges values by one rule.
     """
     from hpo.study import record_failure
 
@@ -220,7 +266,8 @@ def run_recorded(func: Callable[[Trial], Any], trial: Trial) -> Any:
     except Exception as exc:
         record_failure(trial, f"{type(exc).__name__}: {exc}", exc)
         raise
-    reason = invalid_value_reason(value, len(trial.study.directions))
-    if reason is not None:
-        record_failure(trial, reason)
-    return value
+    result = normalise_values(value, len(trial.study.directions))
+    if isinstance(result, str):
+        record_failure(trial, result)
+        return math.nan
+    return result[0] if len(result) == 1 else result

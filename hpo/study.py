@@ -22,10 +22,12 @@ an ``optuna.storages.BaseStorage``          used as it is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import optuna
@@ -78,11 +80,40 @@ _storages: dict[tuple[int, str, str], BaseStorage] = {}
 _storages_lock = threading.Lock()
 
 
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs).
+
+    Example:
+        >>> mask_url("postgresql://me:secret@db.example.com/hpo")
+        'postgresql://me:***@db.example.com/hpo'
+    """
+    if "://" not in url:
+        return url
+    head, rest = url.split("://", 1)
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    return f"{head}://{creds.split(':', 1)[0]}:***@{host}"
+
+
+def _normalise_url(storage: str) -> str:
+    """``postgres://`` (Heroku's and libpq's spelling) as SQLAlchemy's ``postgresql://``."""
+    for old in ("postgres://", "postgres+"):
+        if storage.startswith(old):
+            return "postgresql" + storage[len("postgres"):]
+    return storage
+
+
 def _open_storage(storage: str) -> BaseStorage:
+    storage = _normalise_url(storage)
     scheme = storage.split("://", 1)[0].split("+", 1)[0].lower() if "://" in storage else ""
     if scheme in _RDB_SCHEMES:
         if scheme == "sqlite":
-            path = storage.split(":///", 1)[-1]
+            if not storage.split("://", 1)[1].startswith("/"):
+                raise ValueError(f"storage: a SQLite URL is sqlite:///relative/path.db or "
+                                 f"sqlite:////absolute/path.db (three or four slashes), got "
+                                 f"{storage!r}")
+            path = storage.split(":///", 1)[1]
             if path in ("", ":memory:"):  # one connection, so every thread sees one database
                 from sqlalchemy.pool import StaticPool
 
@@ -90,8 +121,11 @@ def _open_storage(storage: str) -> BaseStorage:
                     "poolclass": StaticPool, "connect_args": {"check_same_thread": False}})
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             # SQLite serialises writers; wait for the lock instead of failing at once.
-            return RDBStorage(storage, engine_kwargs={"connect_args": {"timeout": 60}})
-        return RDBStorage(storage)
+            # Creating the schema is not atomic: processes that open a fresh file at once
+            # take turns through a lock file next to it.
+            with _file_lock(Path(path).with_name(Path(path).name + ".lock")):
+                return _rdb(storage, {"connect_args": {"timeout": 60}})
+        return _rdb(storage, {})
     if scheme == "journal":
         from optuna.storages.journal import JournalFileBackend
 
@@ -105,8 +139,51 @@ def _open_storage(storage: str) -> BaseStorage:
         from optuna.storages.journal import JournalRedisBackend
 
         return JournalStorage(JournalRedisBackend(storage))
-    raise ValueError(f"storage: unknown URL {storage!r} (scheme {scheme or 'missing'!r}); "
-                     f"allowed: {_ALLOWED}")
+    raise ValueError(f"storage: unknown URL {mask_url(storage)!r} (scheme "
+                     f"{scheme or 'missing'!r}); allowed: {_ALLOWED}")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (POSIX); a no-op where there is no ``fcntl``."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _rdb(url: str, engine_kwargs: dict) -> RDBStorage:
+    """Optuna's RDB storage; errors become one line naming the URL (password masked).
+
+    A server database whose schema another process is creating at the same moment
+    (a unique-key or "already exists" error) is opened again once that is done.
+    """
+    import sqlalchemy.exc
+
+    for attempt in range(3):
+        try:
+            return RDBStorage(url, engine_kwargs=engine_kwargs)
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            text = str(getattr(exc, "orig", None) or exc)
+            racing = isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in text
+            if racing and attempt < 2:
+                time.sleep(0.5 + attempt)
+                continue
+            first = next((ln.strip() for ln in text.splitlines() if ln.strip()),
+                         type(exc).__name__)
+            raise ValueError(f"storage: cannot open {mask_url(url)}: {first}") from None
+        except ModuleNotFoundError as exc:
+            raise ValueError(f"storage: {mask_url(url)} needs the database driver "
+                             f"{exc.name!r}: pip install it (for PostgreSQL: "
+                             "pip install 'hpo[postgres]')") from None
+    raise AssertionError("not reached")
 
 
 def default_artifact_dir(storage: str | BaseStorage | None) -> Path:
@@ -213,10 +290,27 @@ def create_study(
     if sampler is None:
         sampler = default_sampler(n_objectives=n_obj)
     resolved = resolve_storage(storage)
-    study = optuna.create_study(
-        storage=resolved, sampler=sampler, pruner=pruner, study_name=study_name,
-        direction=direction, load_if_exists=load_if_exists, directions=directions,
-    )
+    try:
+        study = optuna.create_study(
+            storage=resolved, sampler=sampler, pruner=pruner, study_name=study_name,
+            direction=direction, load_if_exists=False, directions=directions,
+        )
+        _fresh.add((id(resolved), study.study_name))
+    except optuna.exceptions.DuplicatedStudyError:
+        if not load_if_exists:
+            raise
+        study = optuna.load_study(study_name=study_name, storage=resolved, sampler=sampler,
+                                  pruner=pruner)
+        wanted = [direction] if directions is None else list(directions)
+        if wanted != [None]:
+            want = [_direction_name(d) for d in wanted]
+            have = [d.name.lower() for d in study.directions]
+            if want != have:
+                raise ValueError(
+                    f"study {study_name!r} exists in {_where(storage)} with direction(s) "
+                    f"{have}, not {want}; use another study name, or delete it with "
+                    "optuna.delete_study") from None
+        _continue_sampling(study)
     attrs = resolved.get_study_system_attrs(study._study_id)
     if _attrs.ARTIFACT_DIR not in attrs or artifact_dir is not None:
         path = Path(artifact_dir) if artifact_dir is not None else default_artifact_dir(storage)
@@ -225,6 +319,39 @@ def create_study(
     if max_resource is not None:
         resolved.set_study_system_attr(study._study_id, _attrs.MAX_RESOURCE, max_resource)
     return _wrap(study)
+
+
+# (storage object id, study name) of the studies this process created and has not
+# resumed since: their sampler keeps its seed (see _continue_sampling).
+_fresh: set[tuple[int, str]] = set()
+
+
+def _direction_name(d: str | StudyDirection) -> str:
+    return d.name.lower() if isinstance(d, StudyDirection) else str(d).lower()
+
+
+def _where(storage: str | BaseStorage | None) -> str:
+    if storage is None:
+        return f"the embedded storage {hpo_home() / 'hpo.db'}"
+    if isinstance(storage, str):
+        return mask_url(storage)
+    return f"the storage {type(storage).__name__}"
+
+
+def _continue_sampling(study: optuna.Study) -> None:
+    """Reseed the sampler of a study that is resumed or joined.
+
+    A seeded sampler given to a process that did not create the study (another worker)
+    or to a study that already has trials (a resumed sweep) would otherwise replay the
+    suggestions of the first run: ``seed: 0`` would make trials 2 and 3 of a resumed
+    sweep copy trials 0 and 1. A study created by this process keeps its seed until it
+    has trials, so a fresh run is reproducible.
+    """
+    key = (id(study._storage), study.study_name)
+    if key in _fresh and not study.get_trials(deepcopy=False):
+        return
+    _fresh.discard(key)
+    study.sampler.reseed_rng()
 
 
 def load_study(
@@ -249,8 +376,8 @@ def load_study(
     if study_name is not None:
         names = [s.study_name for s in resolved.get_all_studies()]
         if study_name not in names:
-            raise ValueError(f"study_name: no study {study_name!r} in this storage; it has "
-                             f"{names or 'no studies'}")
+            raise ValueError(f"study_name: no study {study_name!r} in {_where(storage)}; it "
+                             f"has {names or 'no studies'}")
     if sampler is None:
         if study_name is None:
             studies = resolved.get_all_studies()
@@ -259,8 +386,10 @@ def load_study(
             sid = resolved.get_study_id_from_name(study_name)
             n_obj = len(resolved.get_study_directions(sid))
         sampler = default_sampler(n_objectives=n_obj)
-    return _wrap(optuna.load_study(study_name=study_name, storage=resolved, sampler=sampler,
-                                   pruner=pruner))
+    study = optuna.load_study(study_name=study_name, storage=resolved, sampler=sampler,
+                              pruner=pruner)
+    _continue_sampling(study)
+    return _wrap(study)
 
 
 def record_failure(trial: Trial, reason: str, exc: BaseException | None = None) -> None:

@@ -69,3 +69,12 @@ def plain(trial: optuna.Trial) -> float:
     if trial.suggest_categorical("kind", ["a", "b"]) == "a":
         return x * x + trial.suggest_float("extra", 0, 1)
     return x * x
+
+
+@hpo.objective(direction="minimize")
+def raises(x: float = hpo.uniform(0, 1), *, trial: optuna.Trial | None = None) -> float:
+    """Raises what ``HPO_TEST_RAISE`` names (default: SystemExit(3)) after a moment."""
+    time.sleep(0.3)
+    if os.environ.get("HPO_TEST_RAISE") == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    raise SystemExit(3)

@@ -31,7 +31,8 @@ from optuna.trial import TrialState
 
 import hpo
 from hpo import _attrs
-from hpo.study import resolve_storage
+from hpo.runner.loop import INTERRUPTED
+from hpo.study import mask_url, resolve_storage
 
 __all__ = ["main"]
 
@@ -69,47 +70,70 @@ def _best_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: int | None,
-                progress: bool) -> int:
-    from hpo.runner import run
+                progress: bool, allow_space_change: bool = False) -> int:
+    from hpo.runner import RepeatedFailureError, _prepare
 
+    # every setting is checked (and the study compared with the file) before the study
+    # is created or its stored sweep settings are overwritten
     objective, directions = cfg.build_objective()
+    sampler, pruner = cfg.build_sampler(len(directions)), cfg.build_pruner()
     out = cfg.out
-    out.mkdir(parents=True, exist_ok=True)
     storage = cfg.storage_url
-    study = hpo.create_study(
-        storage=storage, study_name=cfg.name, directions=directions,
-        sampler=cfg.build_sampler(len(directions)), pruner=cfg.build_pruner(),
-        load_if_exists=True,
+    n_trials = trials if trials is not None else cfg.budget.trials
+    study, loop = _prepare(
+        objective, storage=storage, study_name=cfg.name, n_trials=n_trials,
+        timeout=cfg.budget.seconds, resource=cfg.budget.resource,
+        workers=workers or cfg.workers,
+        gpus_per_trial=cfg.gpus_per_trial if gpus is None else gpus,
+        backend=cfg.backend, isolation=cfg.isolation, trial_timeout=cfg.trial_timeout,
+        max_retries=cfg.retries.max, retry_on=cfg.retries.when, sampler=sampler,
+        pruner=pruner, directions=directions, log_dir=str(out / "logs"),
+        progress=progress, ray_address=cfg.ray.address,
+        heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
+        max_initial_failures=cfg.max_initial_failures,
+        allow_space_change=allow_space_change, complete_space=cfg.command is not None,
         max_resource=cfg.max_resource,
     )
+    out.mkdir(parents=True, exist_ok=True)
     study._storage.set_study_system_attr(study._study_id, _attrs.SWEEP,
                                          cfg.model_dump(mode="json"))
-    n_trials = trials if trials is not None else cfg.budget.trials
-    print(f"sweep {cfg.name!r}: storage {storage}, output {out}", file=sys.stderr)
+    print(f"sweep {cfg.name!r}: storage {mask_url(storage)}, output {out}", file=sys.stderr)
     try:
-        study = run(
-            objective, storage=storage, study_name=cfg.name, n_trials=n_trials,
-            timeout=cfg.budget.seconds, resource=cfg.budget.resource,
-            workers=workers or cfg.workers,
-            gpus_per_trial=cfg.gpus_per_trial if gpus is None else gpus,
-            backend=cfg.backend, isolation=cfg.isolation, trial_timeout=cfg.trial_timeout,
-            max_retries=cfg.retries.max, retry_on=cfg.retries.when, sampler=study.sampler,
-            pruner=study.pruner, directions=directions, log_dir=str(out / "logs"),
-            progress=progress, ray_address=cfg.ray.address,
-            heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
-        )
-    except KeyboardInterrupt:
+        summary = loop.run(objective)
+    except RepeatedFailureError as exc:
+        print(f"hpo sweep: {exc}\nthe trials' logs are in {out / 'logs'}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # raised by an objective in a slot's thread, or a late Ctrl-C
+        summary = None
+    if summary is None or summary.interrupted:
         print(f"\nstopped; `hpo sweep` on the same file resumes sweep {cfg.name!r}",
               file=sys.stderr)
         return 130
-    states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
-    print("trials: " + ", ".join(f"{n} {s.lower()}" for s, n in sorted(states.items())))
-    if _finished(study):
-        rows = _best_rows(study)
-        (out / "best.json").write_text(json.dumps(rows, indent=2, default=str))
-        label = "best" if len(rows) == 1 else f"Pareto front ({len(rows)} trials)"
-        print(f"{label}: " + json.dumps(rows[0] if len(rows) == 1 else rows, default=str))
+    trials_ = study.get_trials(deepcopy=False)
+    print("trials: " + _state_counts(trials_))
+    if not _finished(study):
+        print(f"hpo sweep: no trial of sweep {cfg.name!r} completed; `hpo status` shows why "
+              "they failed", file=sys.stderr)
+        return 1
+    rows = _best_rows(study)
+    (out / "best.json").write_text(json.dumps(rows, indent=2, default=str))
+    label = "best" if len(rows) == 1 else f"Pareto front ({len(rows)} trials)"
+    print(f"{label}: " + json.dumps(rows[0] if len(rows) == 1 else rows, default=str))
     return 0
+
+
+def _state_name(t: optuna.trial.FrozenTrial) -> str:
+    """A trial's state as shown to users: a FAIL caused by stopping the sweep is
+    ``interrupted``."""
+    if t.state == TrialState.FAIL and str(t.system_attrs.get(_attrs.FAIL_REASON, "")
+                                          ).startswith(INTERRUPTED):
+        return "interrupted"
+    return t.state.name.lower()
+
+
+def _state_counts(trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+    states = Counter(_state_name(t) for t in trials)
+    return ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "none"
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -119,7 +143,8 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.output_dir is not None:
         cfg = cfg.model_copy(update={"output_dir": str(Path(args.output_dir).resolve())})
     return _run_config(cfg, workers=args.workers, gpus=args.gpus_per_trial, trials=args.trials,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress,
+                       allow_space_change=args.allow_space_change)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -140,34 +165,55 @@ def _worker(args: argparse.Namespace) -> int:
             data = {**data, "storage": args.storage}
         cfg = SweepConfig(**data)
     return _run_config(cfg, workers=args.workers, gpus=args.gpus_per_trial, trials=args.trials,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress,
+                       allow_space_change=args.allow_space_change)
 
 
 # -- reading a study -------------------------------------------------------------------
 
 
 def _status_table(study: optuna.Study) -> Any:
+    """Trials by state (stopped ones as ``interrupted``), budget progress, the best so
+    far, running trials with their heartbeat (marked when stale or their worker is
+    gone), and the commonest failure reasons."""
     from rich.table import Table
 
+    from hpo.runner.loop import counted
+    from hpo.runner.retry import dead_worker
+
     trials = study.get_trials(deepcopy=False)
-    states = Counter(t.state.name for t in trials)
+    states = Counter(_state_name(t) for t in trials)
+    sweep = study._storage.get_study_system_attrs(study._study_id).get(_attrs.SWEEP) or {}
     table = Table(title=f"study {study.study_name}: {len(trials)} trials")
     for col in ("state", "trials"):
         table.add_column(col)
-    for state in ("RUNNING", "WAITING", "COMPLETE", "PRUNED", "FAIL"):
-        table.add_row(state.lower(), str(states.get(state, 0)))
+    for state in ("running", "waiting", "complete", "pruned", "fail", "interrupted"):
+        table.add_row(state, str(states.get(state, 0)))
+    total = (sweep.get("budget") or {}).get("trials")
+    if total:
+        table.add_row("budget", f"{counted(trials)} of {total} trials")
     if _finished(study):
         for row in _best_rows(study)[:5]:
             table.add_row(f"best #{row['number']}",
                           f"{row['values']} {json.dumps(row['params'], default=str)}")
     now = time.time()
+    grace = float(sweep.get("grace_period", 60.0))
     for t in trials:
         if t.state == TrialState.RUNNING:
+            worker = str(t.system_attrs.get(_attrs.WORKER, "?"))
             beat = t.system_attrs.get(_attrs.HEARTBEAT)
-            age = f", heartbeat {now - beat:.0f} s ago" if beat else ""
+            age = f", heartbeat {now - beat:.0f} s ago" if beat else ", no heartbeat"
+            if beat and dead_worker(worker):
+                age += " (STALE: its worker process is gone)"
+            elif beat and now - beat > grace:
+                age += f" (STALE: over the grace period of {grace:g} s)"
             last = max(t.intermediate_values) if t.intermediate_values else None
-            table.add_row(f"running #{t.number}",
-                          f"{t.system_attrs.get(_attrs.WORKER, '?')}{age}, step {last}")
+            table.add_row(f"running #{t.number}", f"{worker}{age}, step {last}")
+    reasons = Counter(str(t.system_attrs[_attrs.FAIL_REASON]).splitlines()[0][:160]
+                      for t in trials if t.state == TrialState.FAIL
+                      and _state_name(t) == "fail" and _attrs.FAIL_REASON in t.system_attrs)
+    for reason, n in reasons.most_common(5):
+        table.add_row(f"failed ({n})", reason)
     return table
 
 
@@ -246,6 +292,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--gpus-per-trial", type=float, help="overrides gpus_per_trial")
         p.add_argument("--trials", type=int, help="overrides budget.trials")
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.add_argument("--allow-space-change", action="store_true",
+                       help="go on with a study whose trials used another search space")
 
     p = sub.add_parser("sweep", help="run or resume the sweep a file describes")
     p.add_argument("file", help="the sweep file (YAML)")

@@ -9,7 +9,7 @@ Example ``sweep.yaml``::
     space:                                     # for commands
       lr: {type: loguniform, low: 1.0e-5, high: 1.0e-2}
     sampler: {name: tpe, seed: 0}
-    pruner: {name: asha}
+    pruner: {name: asha}                       # default: no pruning
     budget: {trials: 50}
     workers: 2
     gpus_per_trial: 0
@@ -114,7 +114,7 @@ class SweepConfig(_Model):
     metric: Metric | list[Metric] | None = None
     space: dict[str, Param] = {}
     sampler: Named | None = None  # None: hpo's default sampler (hpo.samplers.default_sampler)
-    pruner: Named | None = None
+    pruner: Named | None = None  # None: no pruning (Optuna's NopPruner), as in W&B sweeps
     budget: BudgetModel = BudgetModel()
     max_resource: Annotated[int | float, Field(gt=0)] | None = None  # int stays int
     workers: Annotated[int, Field(ge=1)] = 1
@@ -128,6 +128,7 @@ class SweepConfig(_Model):
     output_dir: str | None = None
     heartbeat_interval: Annotated[float, Field(gt=0)] = 10.0
     grace_period: Annotated[float, Field(gt=0)] = 60.0
+    max_initial_failures: Annotated[int, Field(ge=0)] = 5  # 0: never stop on failures
     base_dir: str = "."  # the sweep file's directory; relative paths are resolved from it
 
     @field_validator("objective")
@@ -214,8 +215,11 @@ class SweepConfig(_Model):
         return build("sampler", self.sampler.name, self.sampler.options, SAMPLERS)
 
     def build_pruner(self) -> Any:
+        """The pruner the file names; without ``pruner:``, one that prunes nothing."""
         if self.pruner is None:
-            return None
+            from optuna.pruners import NopPruner
+
+            return NopPruner()
         return build("pruner", self.pruner.name, self.pruner.options, PRUNERS)
 
 

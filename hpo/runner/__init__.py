@@ -17,30 +17,38 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from hpo.runner.execute import TrialSpec
 from hpo.runner.executors import Executor, InlineExecutor, ProcessExecutor, RayExecutor
 from hpo.runner.gpus import assign_gpus
-from hpo.runner.loop import Budget, RunSummary, WorkerLoop
+from hpo.runner.loop import Budget, RepeatedFailureError, RunSummary, WorkerLoop
 
-__all__ = ["Budget", "RunSummary", "WorkerLoop", "make_executor", "run"]
+__all__ = ["Budget", "RepeatedFailureError", "RunSummary", "WorkerLoop", "check_settings",
+           "make_executor", "run", "space_differences"]
 
 BACKENDS = ("local", "ray")
 ISOLATIONS = ("process", "none")
 
 
-def make_executor(spec: TrialSpec, *, workers: int = 1, backend: str = "local",
-                  isolation: str = "process", gpus_per_trial: float = 0.0,
-                  trial_timeout: float | None = None, fresh_process: bool = False,
-                  ray_address: str | None = None) -> Executor:
-    """The executor for a backend; arguments are checked with clear errors."""
+def check_settings(*, workers: int = 1, backend: str = "local", isolation: str = "process",
+                   gpus_per_trial: float = 0.0, trial_timeout: float | None = None,
+                   storage: str | BaseStorage | None = None) -> None:
+    """Raise ValueError, naming the setting and its allowed values, for settings that
+    :func:`run` cannot use; called before any study is created or changed."""
     if backend not in BACKENDS:
         raise ValueError(f"backend: {backend!r} is not one of {BACKENDS}")
     if isolation not in ISOLATIONS:
@@ -49,16 +57,152 @@ def make_executor(spec: TrialSpec, *, workers: int = 1, backend: str = "local",
         raise ValueError(f"workers: must be an integer >= 1, got {workers!r}")
     if trial_timeout is not None and trial_timeout <= 0:
         raise ValueError(f"trial_timeout: must be > 0 seconds, got {trial_timeout}")
+    if isinstance(gpus_per_trial, bool) or not isinstance(gpus_per_trial, (int, float)) \
+            or gpus_per_trial < 0:
+        raise ValueError(f"gpus_per_trial: must be a number >= 0, got {gpus_per_trial!r}")
+    if backend == "local" and isolation == "none":
+        if gpus_per_trial:
+            raise ValueError("gpus_per_trial: needs isolation='process' (GPUs are assigned "
+                             "per child process)")
+        if trial_timeout is not None:
+            raise ValueError("trial_timeout: needs isolation='process' (a thread cannot be "
+                             "killed); allowed with isolation='none': None")
+    elif storage is not None and not isinstance(storage, str):
+        who = "backend='ray'" if backend == "ray" else "isolation='process'"
+        raise ValueError(f"storage: {who} needs a storage URL that other processes can open "
+                         "(sqlite:///..., postgresql://..., journal:///..., redis://...), "
+                         "not an in-memory storage; or use isolation='none'")
+    if backend == "local" and isolation == "process" and gpus_per_trial:
+        assign_gpus(workers, gpus_per_trial)  # raises if there are not enough GPUs
+
+
+def make_executor(spec: TrialSpec, *, workers: int = 1, backend: str = "local",
+                  isolation: str = "process", gpus_per_trial: float = 0.0,
+                  trial_timeout: float | None = None, fresh_process: bool = False,
+                  ray_address: str | None = None) -> Executor:
+    """The executor for a backend; arguments are checked with clear errors."""
+    check_settings(workers=workers, backend=backend, isolation=isolation,
+                   gpus_per_trial=gpus_per_trial, trial_timeout=trial_timeout,
+                   storage=spec.storage)
     if backend == "ray":
         return RayExecutor(spec, workers, trial_timeout, gpus_per_trial=gpus_per_trial,
                            address=ray_address)
     if isolation == "none":
-        if gpus_per_trial:
-            raise ValueError("gpus_per_trial: needs isolation='process' (GPUs are assigned "
-                             "per child process)")
         return InlineExecutor(spec, workers, trial_timeout)
     gpus = assign_gpus(workers, gpus_per_trial) if gpus_per_trial else None
     return ProcessExecutor(spec, workers, trial_timeout, gpus=gpus, fresh_process=fresh_process)
+
+
+def space_differences(trials: Sequence[FrozenTrial], space: Mapping[str, BaseDistribution],
+                      *, complete: bool = False) -> list[str]:
+    """How ``space`` differs from the distributions the study's trials were sampled from.
+
+    One line per parameter whose distribution changed; with ``complete`` (``space`` is
+    every parameter, as for a command's sweep file) also the added and removed ones.
+
+    Example:
+        >>> import hpo, optuna
+        >>> t = optuna.trial.create_trial(params={"x": 0.5}, value=1.0,
+        ...                               distributions={"x": hpo.uniform(0, 1)})
+        >>> space_differences([t], {"x": hpo.choice([0.5, 1.0])})
+        ['x: float in [0.0, 1.0] -> choice of (0.5, 1.0)']
+    """
+    seen: dict[str, BaseDistribution] = {}
+    for t in trials:
+        if t.state == TrialState.WAITING:
+            continue
+        seen.update(t.distributions)  # later trials win
+    diffs = [f"{n}: {_describe(seen[n])} -> {_describe(d)}" for n, d in space.items()
+             if n in seen and seen[n] != d]
+    if complete and seen:
+        diffs += [f"{n}: added ({_describe(d)})" for n, d in space.items() if n not in seen]
+        diffs += [f"{n}: removed (was {_describe(seen[n])})" for n in seen if n not in space]
+    return diffs
+
+
+def _describe(d: BaseDistribution) -> str:
+    """A distribution in a few words: ``float in [0.0, 1.0] (log)``, ``choice of (...)``."""
+    if isinstance(d, CategoricalDistribution):
+        return f"choice of {d.choices}"
+    if isinstance(d, (FloatDistribution, IntDistribution)):
+        kind = "float" if isinstance(d, FloatDistribution) else "int"
+        extra = (" (log)" if d.log else "") + (f" (step {d.step})" if d.step not in (None, 1)
+                                                  else "")
+        return f"{kind} in [{d.low}, {d.high}]{extra}"
+    return repr(d)
+
+
+def _prepare(
+    objective: Callable[[optuna.Trial], Any],
+    *,
+    storage: str | BaseStorage,
+    study_name: str,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    resource: float | None = None,
+    workers: int = 1,
+    gpus_per_trial: float = 0.0,
+    backend: str = "local",
+    isolation: str = "process",
+    trial_timeout: float | None = None,
+    max_retries: int = 2,
+    retry_on: Sequence[str] = ("crash",),
+    sampler: BaseSampler | None = None,
+    pruner: BasePruner | None = None,
+    direction: str | None = None,
+    directions: Sequence[str] | None = None,
+    log_dir: str | None = None,
+    progress: bool = True,
+    ray_address: str | None = None,
+    heartbeat_interval: float = 10.0,
+    grace_period: float = 60.0,
+    fresh_process: bool = False,
+    max_initial_failures: int = 5,
+    allow_space_change: bool = False,
+    complete_space: bool = False,
+    max_resource: float | None = None,
+) -> tuple[optuna.Study, WorkerLoop]:
+    """Check every setting, create or load the study, and build the loop (not run)."""
+    from hpo.study import _where, create_study, resolve_storage
+
+    check_settings(workers=workers, backend=backend, isolation=isolation,
+                   gpus_per_trial=gpus_per_trial, trial_timeout=trial_timeout, storage=storage)
+    budget = Budget(n_trials, timeout, resource)
+    WorkerLoop.check(max_retries=max_retries, retry_on=retry_on,
+                     heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                     max_initial_failures=max_initial_failures)
+    if directions is None and direction is None:
+        directions = getattr(objective, "directions", None)
+    resolved = resolve_storage(storage)
+    space = getattr(objective, "space", None)
+    if space and not allow_space_change and study_name in {
+            s.study_name for s in resolved.get_all_studies()}:
+        sid = resolved.get_study_id_from_name(study_name)
+        diffs = space_differences(resolved.get_all_trials(sid, deepcopy=False), space,
+                                  complete=complete_space)
+        if diffs:
+            raise ValueError(
+                f"study {study_name!r} in {_where(storage)} was run with another search "
+                "space:\n  " + "\n  ".join(diffs) + "\nuse a new study name, or "
+                "allow_space_change=True (hpo sweep --allow-space-change) to go on")
+    study = create_study(storage=storage, study_name=study_name, sampler=sampler,
+                         pruner=pruner, direction=direction, directions=directions,
+                         load_if_exists=True, max_resource=max_resource)
+    # threads share this process's storage object; other processes open the URL
+    shared = isolation == "none" and backend == "local"
+    spec = TrialSpec(storage=resolved if shared else storage,
+                     study_name=study_name,
+                     objective=objective,
+                     sampler=study.sampler, pruner=study.pruner, log_dir=log_dir,
+                     sys_path=_user_paths())
+    executor = make_executor(spec, workers=workers, backend=backend, isolation=isolation,
+                             gpus_per_trial=gpus_per_trial, trial_timeout=trial_timeout,
+                             fresh_process=fresh_process, ray_address=ray_address)
+    loop = WorkerLoop(study, executor, budget,
+                      max_retries=max_retries, retry_on=retry_on,
+                      heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                      progress=progress, max_initial_failures=max_initial_failures)
+    return study, loop
 
 
 def run(
@@ -86,6 +230,8 @@ def run(
     heartbeat_interval: float = 10.0,
     grace_period: float = 60.0,
     fresh_process: bool = False,
+    max_initial_failures: int = 5,
+    allow_space_change: bool = False,
 ) -> optuna.Study:
     """Create or join a study and run trials in parallel workers until the budget is used.
 
@@ -93,7 +239,17 @@ def run(
     crash, segfault or out-of-memory kill fails only that trial; with
     ``gpus_per_trial`` each child sees its own GPUs. ``backend="ray"`` runs trials as
     Ray tasks instead. Started again with the same storage and study name, it resumes:
-    finished trials count against ``n_trials`` and are never redone.
+    finished trials count against ``n_trials`` and are never redone, and trials of
+    workers that died are failed and retried (at once if their process on this host is
+    gone, otherwise after ``grace_period`` seconds without a heartbeat).
+
+    Every setting is checked before the study is created or changed. An existing study
+    with other directions, or whose trials were sampled from other distributions than
+    the objective's declared space, is refused with a ValueError listing the
+    differences (``allow_space_change=True`` goes on anyway). ``pruner=None`` is
+    Optuna's default (the median pruner); pass ``optuna.pruners.NopPruner()`` to prune
+    nothing. The run stops with :class:`~hpo.runner.loop.RepeatedFailureError` when the
+    first ``max_initial_failures`` trials all fail with the same error (0: never).
 
     The objective must be picklable for ``isolation="process"``: a function defined at
     module level (in ``__main__`` of a script too) or a
@@ -103,32 +259,19 @@ def run(
     Returns:
         The study.
     """
-    from hpo.study import create_study, resolve_storage
-
-    if directions is None and direction is None:
-        directions = getattr(objective, "directions", None)
-    study = create_study(storage=storage, study_name=study_name, sampler=sampler,
-                         pruner=pruner, direction=direction, directions=directions,
-                         load_if_exists=True)
-    # threads share this process's storage object; other processes open the URL
-    shared = isolation == "none" and backend == "local"
-    spec = TrialSpec(storage=resolve_storage(storage) if shared else storage,
-                     study_name=study_name,
-                     objective=objective,
-                     sampler=study.sampler, pruner=study.pruner, log_dir=log_dir,
-                     sys_path=_user_paths())
-    executor = make_executor(spec, workers=workers, backend=backend, isolation=isolation,
-                             gpus_per_trial=gpus_per_trial, trial_timeout=trial_timeout,
-                             fresh_process=fresh_process, ray_address=ray_address)
-    loop = WorkerLoop(study, executor, Budget(n_trials, timeout, resource),
-                      max_retries=max_retries, retry_on=retry_on,
-                      heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                      progress=progress)
+    study, loop = _prepare(
+        objective, storage=storage, study_name=study_name, n_trials=n_trials,
+        timeout=timeout, resource=resource, workers=workers, gpus_per_trial=gpus_per_trial,
+        backend=backend, isolation=isolation, trial_timeout=trial_timeout,
+        max_retries=max_retries, retry_on=retry_on, sampler=sampler, pruner=pruner,
+        direction=direction, directions=directions, log_dir=log_dir, progress=progress,
+        ray_address=ray_address, heartbeat_interval=heartbeat_interval,
+        grace_period=grace_period, fresh_process=fresh_process,
+        max_initial_failures=max_initial_failures, allow_space_change=allow_space_change)
     summary = loop.run(objective)
     if summary.interrupted:
         raise KeyboardInterrupt(f"sweep {study_name!r} stopped; run it again to resume")
     return study
-
 
 
 def _user_paths() -> tuple[str, ...]:

@@ -10,19 +10,30 @@ Besides the parameters, the template may use ``{trial_number}``, ``{trial_dir}``
 directory of the trial's own), ``{start}`` and ``{stop}`` (the trial's budget); the
 same are in the environment as ``HPO_TRIAL_NUMBER``, ``HPO_TRIAL_DIR``, ``HPO_START``
 and ``HPO_STOP``.
+
+The command runs in a process group of its own (so Ctrl-C in the terminal goes to the
+sweep, which stops it) that is killed, with every process in it, when the trial ends
+for any reason: done, pruned, failed, at the time limit, on Ctrl-C/SIGTERM, or when the
+sweep ends. Its stdout and stderr are read concurrently, so a command that writes much
+to one before the other never blocks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import queue
 import shlex
+import signal
 import string
 import subprocess
 import sys
+import threading
+import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +41,50 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 import hpo
-from hpo.objective import suggest
+from hpo.objective import as_number, suggest
 
-__all__ = ["CommandObjective"]
+__all__ = ["CommandObjective", "kill_commands"]
 
 _BUILTIN = ("trial_number", "trial_dir", "start", "stop")
+_GROUPS: set[int] = set()  # process groups of the commands this process is running
+_GROUPS_LOCK = threading.Lock()
+
+
+def kill_commands() -> None:
+    """SIGKILL the process groups of every command this process is running (used when a
+    trial's process is told to stop, and when the sweep ends)."""
+    with _GROUPS_LOCK:
+        groups = list(_GROUPS)
+    for pgid in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def _command_setup() -> None:
+    """In the command's process, before exec: die with the process that started it."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _end_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
+    """Stop the command's process group: SIGTERM while its leader runs (it may save a
+    checkpoint), SIGKILL after ``grace`` seconds, and SIGKILL to whatever is left of the
+    group (background children) once the leader is gone."""
+    pgid = proc.pid
+    try:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(grace)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        proc.wait()
+    finally:
+        with _GROUPS_LOCK:
+            _GROUPS.discard(pgid)
 
 
 class CommandObjective:
@@ -81,14 +131,37 @@ class CommandObjective:
         cmd = self.command.format(**quoted)
         env = {**os.environ, "HPO_TRIAL_NUMBER": str(trial.number),
                "HPO_TRIAL_DIR": str(trial_dir), "HPO_START": str(start), "HPO_STOP": str(stop)}
-        proc = subprocess.Popen(cmd, shell=True, cwd=self.workdir, env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with _GROUPS_LOCK:  # registered before a signal could ask to kill it
+            proc = subprocess.Popen(cmd, shell=True, cwd=self.workdir, env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    process_group=0, preexec_fn=_command_setup)
+            _GROUPS.add(proc.pid)
         last: list[float] | None = None
         n_lines = 0
         tail: deque[str] = deque(maxlen=20)
+        assert proc.stdout is not None and proc.stderr is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+        readers = [threading.Thread(target=_read_lines, args=(proc.stdout, lines.put),
+                                    daemon=True, name="hpo-command-stdout"),
+                   threading.Thread(target=_read_lines, args=(proc.stderr, tail.append, True),
+                                    daemon=True, name="hpo-command-stderr")]
+        for r in readers:
+            r.start()
         try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
+            exited_at = None
+            while True:
+                try:
+                    line = lines.get(timeout=0.1)
+                except queue.Empty:
+                    # stdout may stay open in a background child of the command: one
+                    # second after the command itself exited, its output is complete
+                    if proc.poll() is not None:
+                        exited_at = exited_at or time.monotonic()
+                        if time.monotonic() - exited_at > 1.0:
+                            break
+                    continue
+                if line is None:
+                    break
                 print(line, end="", flush=True)
                 values = self._parse(line)
                 if values is None:
@@ -98,17 +171,12 @@ class CommandObjective:
                 if len(self.metrics) == 1 and math.isfinite(last[0]):
                     trial.report(last[0], int(step))
                     if trial.should_prune():
-                        proc.terminate()
                         raise optuna.TrialPruned(f"pruned at step {step}")
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                print(line, end="", file=sys.stderr)
-                tail.append(line)
             code = proc.wait()
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            _end_group(proc)
+            for r in readers:
+                r.join(5)
         if code != 0:
             raise RuntimeError(f"command exited with code {code}: {cmd}\n" + "".join(tail))
         if last is None:
@@ -122,6 +190,12 @@ class CommandObjective:
         return _attrs.STOP in trial.study._storage.get_trial_system_attrs(trial._trial_id)
 
     def _parse(self, line: str) -> tuple[Any, list[float]] | None:
+        """(step, values) of a JSON line carrying every metric, or None for other lines.
+
+        Raises:
+            ValueError: a metric's value is not a number (``"0.25"`` and ``true`` are
+                not; see :func:`hpo.objective.as_number`).
+        """
         line = line.strip()
         if not line.startswith("{"):
             return None
@@ -131,8 +205,22 @@ class CommandObjective:
             return None
         if not isinstance(obj, dict) or not all(m in obj for m in self.metrics):
             return None
-        try:
-            values = [float(obj[m]) for m in self.metrics]
-        except (TypeError, ValueError):
-            return None
+        values = []
+        for m in self.metrics:
+            v = as_number(obj[m])
+            if v is None:
+                raise ValueError(f"metric {m!r} is {obj[m]!r} ({type(obj[m]).__name__}), not "
+                                 f"a number, in the command's line {line!r}")
+            values.append(v)
         return obj.get(self.step_key), values
+
+
+def _read_lines(stream: Any, put: Callable[[Any], None], to_stderr: bool = False) -> None:
+    """Pass each line of ``stream`` to ``put`` (stderr lines are also copied to ours);
+    then None for stdout, so the reader knows it ended."""
+    for line in stream:
+        if to_stderr:
+            print(line, end="", file=sys.stderr)
+        put(line)
+    if not to_stderr:
+        put(None)

@@ -21,7 +21,8 @@ from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 
-from hpo.objective import invalid_value_reason, run_recorded
+from hpo import _attrs
+from hpo.objective import Objective, normalise_values, run_recorded
 from hpo.runner.outcome import Outcome
 
 __all__ = ["TrialSpec", "execute"]
@@ -59,6 +60,10 @@ def _study(spec: TrialSpec) -> optuna.Study:
         _studies[key] = optuna.load_study(study_name=spec.study_name,
                                           storage=resolve_storage(spec.storage),
                                           sampler=spec.sampler, pruner=spec.pruner)
+        if isinstance(spec.storage, str):
+            # a copy of the worker's sampler, as seeded as every other copy: an objective
+            # that samples for itself must not draw what another process draws
+            _studies[key].sampler.reseed_rng()
     return _studies[key]
 
 
@@ -75,7 +80,9 @@ def execute(spec: TrialSpec, trial_id: int, redirect: bool = False) -> Outcome:
     trial = optuna.Trial(study, trial_id)
     saved = _redirect(spec, trial.number) if redirect and spec.log_dir else None
     try:
-        value = run_recorded(spec.objective, trial)
+        # a decorated objective records its own failures; anything else is wrapped
+        value = spec.objective(trial) if isinstance(spec.objective, Objective) \
+            else run_recorded(spec.objective, trial)
     except optuna.TrialPruned:
         return Outcome("pruned")
     except Exception as exc:
@@ -84,11 +91,12 @@ def execute(spec: TrialSpec, trial_id: int, redirect: bool = False) -> Outcome:
     finally:
         if saved is not None:
             _restore(saved)
-    reason = invalid_value_reason(value, len(study.directions))
-    if reason is not None:
+    # run_recorded returns valid values as floats and an invalid one, recorded, as NaN
+    result = normalise_values(value, len(study.directions))
+    if isinstance(result, str):
+        reason = study._storage.get_trial_system_attrs(trial_id).get(_attrs.FAIL_REASON, result)
         return Outcome("fail", reason=reason)
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    return Outcome("complete", values=[float(v) for v in values])
+    return Outcome("complete", values=result)
 
 
 def _redirect(spec: TrialSpec, number: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ for all of them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import pickle
@@ -59,17 +60,13 @@ class InlineExecutor(Executor):
     and the per-trial time limit cannot be enforced.
     """
 
-    def __init__(self, spec: TrialSpec, slots: int, trial_timeout: float | None) -> None:
-        if trial_timeout is not None:
-            raise ValueError("trial_timeout: needs isolation='process' (a thread cannot be "
-                             "killed); allowed with isolation='none': None")
-        super().__init__(spec, slots, trial_timeout)
-
     def run(self, slot: int, trial_id: int, stop: threading.Event) -> Outcome:
         return execute(self.spec, trial_id)
 
     def close(self) -> None:
-        return None
+        from hpo.runner.command import kill_commands
+
+        kill_commands()  # commands of trials still running in the slots' threads
 
 
 def _die_with_parent() -> None:
@@ -84,10 +81,25 @@ def _die_with_parent() -> None:
             os._exit(1)
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """A trial's process told to stop: take the command objectives it runs along."""
+    from hpo.runner.command import kill_commands
+
+    kill_commands()
+    os._exit(128 + signum)
+
+
 def _child_main(conn: Connection, spec_bytes: bytes) -> None:
-    """Body of a child process: run trials until the parent closes the pipe."""
+    """Body of a child process: run trials until the parent closes the pipe.
+
+    The child leads a process group of its own, so that the terminal's Ctrl-C reaches
+    only the sweep (which decides what to stop) and the sweep can kill the child with
+    everything it started.
+    """
     _die_with_parent()
+    os.setpgid(0, 0)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, _on_sigterm)
     spec = pickle.loads(spec_bytes)
     while True:
         try:
@@ -158,10 +170,11 @@ class ProcessExecutor(Executor):
         proc, conn = child
         conn.close()
         if proc.is_alive():
-            proc.terminate()
+            proc.terminate()  # its handler kills the commands it runs, then exits
             proc.join(5)
-            if proc.is_alive():
-                proc.kill()
+        # the child if it is still there, and whatever it left in its process group
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.join(5)
 
     def run(self, slot: int, trial_id: int, stop: threading.Event) -> Outcome:

@@ -2,22 +2,29 @@
 
 One loop serves every backend: ``slots`` threads each repeat
 
-1. under a lock: fail trials of dead workers, check the budget, ``study.ask()``, and
+1. under a lock: fail trials of dead workers (at once when their process on this host
+   is gone, otherwise after the grace period), check the budget, ``study.ask()``, and
    suggest the objective's declared search space here, where the sampler lives (so a
    stateful sampler such as PBT sees every decision);
 2. beat the trial's heartbeat while the executor runs it (thread, child process or
    Ray task);
 3. under the lock: ``study.tell`` the outcome; retry infrastructure failures.
 
+When the budget is reached but trials of other workers that count toward it are still
+RUNNING, a slot waits: they finish, or their worker is found dead and they are retried.
+
 Ctrl-C (or SIGTERM) stops every slot: running trials are marked FAIL with the reason
-"interrupted" and re-enqueued, so running the same sweep again resumes it without
-redoing any finished trial.
+"the sweep was stopped" and re-enqueued, so running the same sweep again resumes it
+without redoing any finished trial. Whatever ends the loop (a second Ctrl-C, an error,
+``SystemExit`` or ``KeyboardInterrupt`` raised by an objective running in a slot's
+thread), no trial it started is left RUNNING.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 import sys
 import threading
@@ -36,10 +43,27 @@ from hpo.runner.executors import Executor
 from hpo.runner.outcome import Outcome
 from hpo.runner.retry import Heartbeat, fail_stale_trials, retry
 
-__all__ = ["Budget", "RunSummary", "WorkerLoop"]
+__all__ = ["Budget", "RepeatedFailureError", "RunSummary", "WorkerLoop"]
 
 _log = logging.getLogger("hpo.runner")
 _RETRY_KINDS = ("crash", "fail", "timeout")
+_WAIT = object()  # _next_trial: nothing to run now, but trials of other workers are running
+INTERRUPTED = "the sweep was stopped"  # the failure reason of a trial stopped by Ctrl-C
+
+
+class RepeatedFailureError(RuntimeError):
+    """The first trials of a run all failed with the same error; the sweep stopped."""
+
+    def __init__(self, n: int, reason: str) -> None:
+        super().__init__(f"the first {n} trials all failed with the same error, so the sweep "
+                         f"stopped (max_initial_failures={n}): {reason}")
+        self.reason = reason
+
+
+def _signature(reason: str) -> str:
+    """A failure reason with its numbers masked, so that the same error met with other
+    parameter values compares equal."""
+    return re.sub(r"\d+(\.\d*)?([eE][-+]?\d+)?", "#", reason)
 
 
 @dataclass(frozen=True)
@@ -107,37 +131,63 @@ class WorkerLoop:
             (the objective raised or returned an invalid value) and ``"timeout"``.
         heartbeat_interval, grace_period: a RUNNING trial without a heartbeat for
             ``grace_period`` seconds is failed and retried by any worker.
+        max_initial_failures: stop (raising :class:`RepeatedFailureError`) when the first
+            this many trials finished by this run all failed with the same error
+            (numbers aside); 0: never.
     """
 
     def __init__(self, study: optuna.Study, executor: Executor, budget: Budget, *,
                  max_retries: int = 2, retry_on: Sequence[str] = ("crash",),
                  heartbeat_interval: float = 10.0, grace_period: float = 60.0,
-                 progress: bool = True) -> None:
-        for kind in retry_on:
-            if kind not in _RETRY_KINDS:
-                raise ValueError(f"retry_on: {kind!r} is not one of {_RETRY_KINDS}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries: must be >= 0, got {max_retries}")
-        if grace_period <= heartbeat_interval:
-            raise ValueError(f"grace_period ({grace_period}) must exceed heartbeat_interval "
-                             f"({heartbeat_interval})")
+                 progress: bool = True, max_initial_failures: int = 5) -> None:
+        self.check(max_retries=max_retries, retry_on=retry_on,
+                   heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                   max_initial_failures=max_initial_failures)
         self.study, self.executor, self.budget = study, executor, budget
         self.max_retries, self.retry_on = max_retries, tuple(retry_on)
         self.heartbeat_interval, self.grace_period = heartbeat_interval, grace_period
         self.progress = progress
+        self.max_initial_failures = max_initial_failures
+        self._poll = min(heartbeat_interval, 1.0)
         self._lock = threading.Lock()
+        self._in_flight: dict[int, optuna.Trial] = {}  # number -> trial this loop started
+        self._initial_failures: list[str] = []
+        self._any_success = False
         self._stop = threading.Event()
         self._last_stale_check = 0.0
         self._summary = RunSummary()
         self._bar: Any = None
         self._errors: list[BaseException] = []
 
+    @staticmethod
+    def check(*, max_retries: int, retry_on: Sequence[str], heartbeat_interval: float,
+              grace_period: float, max_initial_failures: int) -> None:
+        """Raise ValueError for settings the loop cannot use."""
+        for kind in retry_on:
+            if kind not in _RETRY_KINDS:
+                raise ValueError(f"retry_on: {kind!r} is not one of {_RETRY_KINDS}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries: must be >= 0, got {max_retries}")
+        if isinstance(max_initial_failures, bool) or not isinstance(max_initial_failures, int) \
+                or max_initial_failures < 0:
+            raise ValueError(f"max_initial_failures: must be an integer >= 0, got "
+                             f"{max_initial_failures!r}")
+        if grace_period <= heartbeat_interval:
+            raise ValueError(f"grace_period ({grace_period}) must exceed heartbeat_interval "
+                             f"({heartbeat_interval})")
+
     # -- one slot ----------------------------------------------------------------------
 
-    def _next_trial(self) -> optuna.Trial | None:
-        """Ask for the next trial, or None when the budget is reached."""
+    def _budget_reached(self, trials: Sequence[FrozenTrial]) -> bool:
+        if self.budget.trials is not None and counted(trials) >= self.budget.trials:
+            return True
+        return self.budget.resource is not None and spent(trials) >= self.budget.resource
+
+    def _next_trial(self, slot: int) -> optuna.Trial | object | None:
+        """Ask for the next trial (its heartbeat started); None when the budget is
+        reached; ``_WAIT`` when it is reached only with trials of other workers RUNNING."""
         now = time.monotonic()
-        if now - self._last_stale_check > self.heartbeat_interval:
+        if now - self._last_stale_check > self._poll:
             self._last_stale_check = now
             for n in fail_stale_trials(self.study, self.grace_period, self.max_retries):
                 self._write(f"trial {n}: its worker died; marked failed and retried")
@@ -145,21 +195,31 @@ class WorkerLoop:
             return None
         trials = self.study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)
-        if not waiting:
-            if self.budget.trials is not None and counted(trials) >= self.budget.trials:
-                return None
-            if self.budget.resource is not None and spent(trials) >= self.budget.resource:
-                return None
+        if not waiting and self._budget_reached(trials):
+            others = [t for t in trials if t.state == TrialState.RUNNING
+                      and t.number not in self._in_flight
+                      and _attrs.HEARTBEAT in t.system_attrs]
+            return _WAIT if others else None
         trial = self.study.ask()
+        self._in_flight[trial.number] = trial
+        self._beats[slot] = Heartbeat(self.study, trial._trial_id, self.heartbeat_interval,
+                                      slot)
         space = getattr(self._objective, "space", None)
-        if space:  # sample the declared space here, where the sampler's state lives
-            for name, dist in space.items():
-                suggest(trial, name, dist)
+        try:
+            if space:  # sample the declared space here, where the sampler's state lives
+                for name, dist in space.items():
+                    suggest(trial, name, dist)
+        except BaseException as exc:  # e.g. a parameter whose distribution kind changed
+            self._stop_beat(slot)
+            self._abandon(trial, *_abandon_reason(exc))
+            raise
         return trial
 
     def _finish(self, trial: optuna.Trial, outcome: Outcome) -> None:
         from hpo.study import record_failure_id
 
+        if self._in_flight.pop(trial.number, None) is None:
+            return  # already recorded as abandoned (the loop was leaving)
         study, storage = self.study, self.study._storage
         try:
             if outcome.kind == "complete":
@@ -184,29 +244,79 @@ class WorkerLoop:
                         f"it was finished elsewhere ({exc})")
             return
         self._summary.outcomes[outcome.kind] += 1
+        self._check_initial_failures(outcome)
+
+    def _check_initial_failures(self, outcome: Outcome) -> None:
+        if outcome.kind in ("complete", "pruned"):
+            self._any_success = True
+        if self._any_success or outcome.kind == "interrupted" or not self.max_initial_failures:
+            return
+        self._initial_failures.append(outcome.reason)
+        n = self.max_initial_failures
+        if len(self._initial_failures) == n and \
+                len({_signature(r) for r in self._initial_failures}) == 1:
+            self._errors.append(RepeatedFailureError(n, self._initial_failures[0]))
+            self._stop.set()
+
+    def _abandon(self, trial: optuna.Trial, kind: str, reason: str,
+                 traceback_text: str | None = None) -> None:
+        """Record a trial this loop started and will not finish (caller holds the lock):
+        FAIL with ``reason``; re-enqueued without using a retry if ``kind`` is
+        ``"interrupted"``."""
+        from hpo.study import record_failure_id
+
+        if self._in_flight.pop(trial.number, None) is None:
+            return
+        storage = self.study._storage
+        try:
+            record_failure_id(storage, trial._trial_id, reason, traceback_text)
+            if kind == "interrupted":
+                retry(self.study, storage.get_trial(trial._trial_id), self.max_retries,
+                      count=False)
+            self.study.tell(trial.number, state=TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
+            self._write(f"trial {trial.number}: could not record it as failed, it was "
+                        f"finished elsewhere ({exc})")
+            return
+        self._summary.outcomes[kind] += 1
 
     def _slot(self, slot: int) -> None:
+        trial: Any = None
         try:
             while not self._stop.is_set():
+                trial = None
                 with self._lock:
                     if self._stop.is_set():
                         return
-                    trial = self._next_trial()
+                    trial = self._next_trial(slot)
                 if trial is None:
                     return
-                beat = Heartbeat(self.study, trial._trial_id, self.heartbeat_interval, slot)
+                if trial is _WAIT:
+                    trial = None
+                    self._stop.wait(self._poll)
+                    continue
                 try:
                     outcome = self.executor.run(slot, trial._trial_id, self._stop)
                 finally:
-                    beat.stop()
+                    self._stop_beat(slot)
                 with self._lock:
                     self._finish(trial, outcome)
                     self._update_bar()
         except BaseException as exc:  # surfaced by run(); stop the other slots too
+            self._stop_beat(slot)
+            if trial is not None:
+                with self._lock:
+                    self._abandon(trial, *_abandon_reason(exc))
             self._errors.append(exc)
             self._stop.set()
         finally:
             self._done[slot].set()
+
+    def _stop_beat(self, slot: int) -> None:
+        beat = self._beats[slot]
+        self._beats[slot] = None
+        if beat is not None:
+            beat.stop()
 
     # -- the whole run -----------------------------------------------------------------
 
@@ -216,6 +326,7 @@ class WorkerLoop:
         self._started = time.monotonic()
         self._open_bar()
         self._done = [threading.Event() for _ in range(self.executor.slots)]
+        self._beats: list[Heartbeat | None] = [None] * self.executor.slots
         threads = [threading.Thread(target=self._slot, args=(i,), daemon=True,
                                     name=f"hpo-slot-{i}") for i in range(self.executor.slots)]
         previous = _sigterm_as_interrupt()
@@ -232,11 +343,20 @@ class WorkerLoop:
             with contextlib.suppress(KeyboardInterrupt):
                 self._wait_for_slots()
         finally:
+            with _signals_deferred():
+                self._stop.set()
+                # trials still running (a second Ctrl-C, a slot stuck in an objective):
+                # recorded before their processes are killed, so no outcome races this
+                with self._lock:
+                    for trial in list(self._in_flight.values()):
+                        self._abandon(trial, "interrupted", INTERRUPTED)
+                for i in range(self.executor.slots):
+                    self._stop_beat(i)
+                self.executor.close()
+                if self._bar is not None:
+                    self._bar.close()
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
-            self.executor.close()
-            if self._bar is not None:
-                self._bar.close()
         self._summary.seconds = time.monotonic() - self._started
         if self._errors:
             raise self._errors[0]
@@ -283,6 +403,35 @@ class WorkerLoop:
             self._bar.write(message, file=sys.stderr)
         else:
             _log.warning(message)
+
+
+def _abandon_reason(exc: BaseException) -> tuple[str, str]:
+    """How a trial whose slot ended with ``exc`` is recorded: (kind, reason)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", f"{INTERRUPTED} (KeyboardInterrupt in the objective)"
+    if isinstance(exc, SystemExit):
+        return "fail", (f"the objective raised SystemExit({exc.code!r}) in the worker's "
+                        "thread (isolation 'none'); the sweep stopped")
+    return "fail", f"the sweep stopped on an error: {type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Any:
+    """In the main thread, hold Ctrl-C and SIGTERM while the loop records its last trials;
+    one that arrived meanwhile is raised as KeyboardInterrupt afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    old = {s: signal.signal(s, lambda signum, frame: got.append(signum))
+           for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if got:
+        raise KeyboardInterrupt
 
 
 def _sigterm_as_interrupt() -> Any:

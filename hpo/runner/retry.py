@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo import _attrs
 
-__all__ = ["Heartbeat", "fail_stale_trials", "retry"]
+__all__ = ["Heartbeat", "dead_worker", "fail_stale_trials", "retry"]
 
 
 class Heartbeat:
@@ -83,11 +83,47 @@ def retry(study: optuna.Study, failed: FrozenTrial, max_retries: int, *,
     return storage.get_trial_number_from_id(tid)
 
 
-def fail_stale_trials(study: optuna.Study, grace: float, max_retries: int) -> list[int]:
-    """Mark FAIL the RUNNING trials whose worker stopped beating; retry them.
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): existence is all we know
 
-    Trials started outside hpo's runner (no heartbeat) are left alone. Returns the
-    numbers of the trials marked failed.
+
+def dead_worker(worker: str) -> bool:
+    """Whether the worker ``host:pid/slot`` ran on this host and its process is gone.
+
+    Example:
+        >>> import socket
+        >>> dead_worker(f"{socket.gethostname()}:{os.getpid()}/0")
+        False
+        >>> dead_worker("another-host:1/0")
+        False
+    """
+    host, sep, rest = worker.rpartition(":")
+    if not sep or host != socket.gethostname():
+        return False
+    try:
+        pid = int(rest.split("/", 1)[0])
+    except ValueError:
+        return False
+    return pid != os.getpid() and not _pid_alive(pid)
+
+
+def fail_stale_trials(study: optuna.Study, grace: float, max_retries: int) -> list[int]:
+    """Mark FAIL the RUNNING trials whose worker died; retry them.
+
+    A worker is dead when its process on this host is gone (found at once), or when
+    it stopped beating for ``grace`` seconds (any host). Trials started outside hpo's
+    runner (no heartbeat) are left alone. Returns the numbers of the trials marked failed.
     """
     from hpo.study import record_failure_id
 
@@ -95,15 +131,20 @@ def fail_stale_trials(study: optuna.Study, grace: float, max_retries: int) -> li
     failed = []
     for t in study.get_trials(deepcopy=False, states=[TrialState.RUNNING]):
         beat = t.system_attrs.get(_attrs.HEARTBEAT)
-        if beat is None or now - beat <= grace:
+        if beat is None:
             continue
         worker = t.system_attrs.get(_attrs.WORKER, "?")
+        if dead_worker(worker):
+            reason = f"worker {worker} is gone (its process no longer exists)"
+        elif now - beat > grace:
+            reason = (f"worker {worker} stopped sending heartbeats {now - beat:.0f} s ago "
+                      "(killed or lost)")
+        else:
+            continue
         # written first: a finished trial's attributes cannot change
-        record_failure_id(study._storage, t._trial_id,
-                          f"worker {worker} stopped sending heartbeats {now - beat:.0f} s ago "
-                          "(killed or lost)")
-        frozen = study._storage.get_trial(t._trial_id)
         try:
+            record_failure_id(study._storage, t._trial_id, reason)
+            frozen = study._storage.get_trial(t._trial_id)
             if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:

@@ -200,6 +200,14 @@ class WorkerLoop:
                       and t.number not in self._in_flight
                       and _attrs.HEARTBEAT in t.system_attrs]
             return _WAIT if others else None
+        # A population sampler (PBT) may have finished, or have nothing to start until a
+        # running member's segment ends: then this slot waits outside the lock.
+        sampler = self.study.sampler
+        if not waiting and getattr(sampler, "is_finished", None) is not None:
+            if sampler.is_finished(self.study):
+                return None
+            if not sampler.has_work(self.study):
+                return _WAIT
         trial = self.study.ask()
         self._in_flight[trial.number] = trial
         self._beats[slot] = Heartbeat(self.study, trial._trial_id, self.heartbeat_interval,

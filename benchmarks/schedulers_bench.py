@@ -266,7 +266,8 @@ def report(runs: list[dict[str, Any]], checkpoints: list[float], problems: list[
         peers = [s for s in STOP_ONLY if s in med]
         out.append(f"**{pname}** ({problem(pname).description}; max_resource {R}, "
                    f"optimum {pruns[0]['optimum']:.6g}); median regret [IQR] at consumed "
-                   "resource = k x max_resource\n")
+                   "resource = k x max_resource (inf: no configuration had reached "
+                   "max_resource yet)\n")
         out.append(_md(["system", "seeds", *[f"@{c:g}" for c in checkpoints], "jobs/run",
                         "util", "ms/decision"], rows))
         if peers:

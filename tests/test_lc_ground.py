@@ -211,3 +211,23 @@ def test_peers_run_on_the_simulator(peer: str, problem: lc.TableProblem) -> None
     r = lc.simulate(problem, pol, n_workers=4, max_consumed=5 * 27)
     assert r.consumed == 5 * 27 and len(r.jobs) > 5
     assert any(j["reached"] < 27 for j in r.jobs)  # early stops / low fidelities
+
+
+def test_hpo_scheduler_promotions_continue_in_the_simulator(problem: lc.TableProblem) -> None:
+    samplers = pytest.importorskip("hpo.samplers")
+    if not hasattr(samplers, "ASHA"):
+        pytest.skip("hpo.samplers.ASHA does not exist yet")
+    pol = lc.OptunaPolicy(problem, samplers.ASHA(min_resource=1, max_resource=27,
+                                                 reduction_factor=3, seed=0))
+    sim = lc.Simulator(problem, pol, n_workers=4)
+    r = sim.run(max_jobs=150)
+    promoted = [j for j in r.jobs if j["start"] > 0]
+    assert promoted and all(j["begin"] == j["start"] for j in promoted)  # continued
+    running = sum(job.epoch - job.begin for _, _, job in sim.heap)
+    assert r.consumed == sum(j["reached"] - j["begin"] for j in r.jobs) + running
+    # every promotion trains the same configuration as its parent: the same table row
+    trials = pol.study.trials
+    for t in trials:
+        parent = t.system_attrs.get("hpo:parent")
+        if parent is not None and t.params:
+            assert problem.row(t.params) == problem.row(trials[parent].params)

@@ -18,6 +18,8 @@ BUDGET_READ = "hpo:budget_read"  # set when the objective asked hpo.budget for i
 CONFIG = "hpo:config"  # configuration id: number of the first trial of the chain
 BRACKET = "hpo:bracket"  # "iteration/first rung" of the scheduler bracket it belongs to
 RUNG = "hpo:rung"  # index of the rung the segment trains up to
+MEMBER = "hpo:member"  # population-based training: the member a segment belongs to
+EXPLOIT = "hpo:exploit"  # number of the member whose checkpoint this segment copied
 
 # trial: failures
 FAIL_REASON = "hpo:fail_reason"

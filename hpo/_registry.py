@@ -25,6 +25,7 @@ SAMPLERS: dict[str, str] = {
     "hyperband": "hpo.samplers:Hyperband",
     "idhb": "hpo.samplers:IDHB",
     "one_epoch": "hpo.samplers:OneEpoch",
+    "pbt": "hpo.samplers:PBT",
 }
 PRUNERS: dict[str, str] = {
     "asha": "optuna.pruners:SuccessiveHalvingPruner",
@@ -36,7 +37,7 @@ PRUNERS: dict[str, str] = {
     "nop": "optuna.pruners:NopPruner",
 }
 # Planned in hpo; named so that a sweep file using them gets a precise error.
-PLANNED = ("multifidelity", "carbs", "pbt", "pb2", "mopbt", "llm")
+PLANNED = ("multifidelity", "carbs", "pb2", "mopbt", "llm")
 
 
 def _resolve(path: str) -> Callable[..., Any]:

@@ -1,0 +1,386 @@
+"""The sampler shell of population-based training, on trial continuation.
+
+Each member's training is a chain of segment trials of ``perturbation_interval``
+resource. Before a trial starts, :meth:`PopulationSampler.before_trial` picks the idle
+member that is furthest behind and decides, from the study alone:
+
+- a new member while the population is not full (parameters from the ``searcher``);
+- **exploit**: a member in the bottom quantile (or one whose segment failed for good)
+  continues a top-quantile member's latest complete checkpoint (parent = that segment,
+  budget from its resource on), with parameters from :meth:`_explore`;
+- otherwise it continues its own checkpoint with its own parameters.
+
+A member copies only a COMPLETE segment that committed a checkpoint. A worker with
+nothing to do (every idle member would have to wait, or synchronous mode waits for the
+generation) waits outside the lock; the runner asks :meth:`has_work` first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.storages import InMemoryStorage
+from optuna.study import Study, StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hpo import _attrs
+from hpo.continuation import set_budget
+from hpo.samplers._pbt._explore import check_params
+from hpo.samplers._pbt._population import Member, read_population
+from hpo.samplers._schedulers._ladder import check_resource
+
+__all__ = ["PopulationSampler"]
+
+_logger = logging.getLogger("hpo.samplers")
+Number = int | float
+_POLL = 0.2  # seconds between looks at the study while a worker waits
+_GRACE = 60.0  # a superseded checkpoint is removed this long after its successor finished
+
+
+@dataclass(frozen=True)
+class _Start:
+    member: int
+
+
+@dataclass(frozen=True)
+class _Continue:
+    member: Member
+
+
+@dataclass(frozen=True)
+class _Exploit:
+    member: Member
+    source: Member
+    segment: FrozenTrial  # the source's segment that ends where the member stands
+
+
+class PopulationSampler(BaseSampler):
+    """Base of :class:`~hpo.samplers.PBT`, :class:`~hpo.samplers.PB2` and
+    :class:`~hpo.samplers.MOPBT`; subclasses rank members (:meth:`_ranked`) and explore
+    (:meth:`_explore`)."""
+
+    _objectives = "one"
+
+    def __init__(self, population_size: int, perturbation_interval: Number,
+                 max_resource: Number, *, quantile_fraction: float = 0.25,
+                 synchronous: bool = False, searcher: BaseSampler | None = None,
+                 seed: int | None = None, keep_checkpoints: bool = False) -> None:
+        if isinstance(population_size, bool) or not isinstance(population_size, int) \
+                or population_size < 2:
+            raise ValueError(f"population_size: must be an int >= 2, got {population_size!r}")
+        check_resource("perturbation_interval", perturbation_interval)
+        check_resource("max_resource", max_resource)
+        if perturbation_interval > max_resource:
+            raise ValueError(f"perturbation_interval ({perturbation_interval}) must not exceed "
+                             f"max_resource ({max_resource})")
+        if isinstance(quantile_fraction, bool) or not isinstance(quantile_fraction, (int, float)) \
+                or not 0 < quantile_fraction <= 0.5:
+            raise ValueError(f"quantile_fraction: must be in (0, 0.5], got {quantile_fraction!r}")
+        if not isinstance(synchronous, bool):
+            raise ValueError(f"synchronous: must be True or False, got {synchronous!r}")
+        if searcher is not None and not isinstance(searcher, BaseSampler):
+            raise ValueError(f"searcher: expected an optuna sampler, got {type(searcher).__name__}")
+        self._n, self._interval, self._max = population_size, perturbation_interval, max_resource
+        self._q, self._synchronous, self._seed = quantile_fraction, synchronous, seed
+        self._searcher = searcher if searcher is not None else RandomSampler(seed=seed)
+        self._keep = keep_checkpoints
+        self._lock = threading.Lock()
+        self._removed: set[str] = set()
+        self._warned: set[int] = set()
+
+    # -- what subclasses define ----------------------------------------------------------
+
+    def _ranked(self, study: Study, entries: list[tuple[Member, FrozenTrial]]
+                ) -> list[tuple[Member, FrozenTrial]]:
+        """``(member, its segment at the resource compared)`` pairs, worst first."""
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+
+        def reward(entry: tuple[Member, FrozenTrial]) -> tuple[float, int]:
+            value = entry[1].value
+            ok = value is not None and math.isfinite(value)
+            return (sign * value if ok else -math.inf), -entry[0].id  # type: ignore[operator]
+
+        return sorted(entries, key=reward)
+
+    def _explore(self, study: Study, member: Member, segment: FrozenTrial,
+                 space: dict[str, BaseDistribution], rng: np.random.Generator
+                 ) -> dict[str, Any]:
+        """The parameters of ``member`` once it copied ``segment`` (another member's)."""
+        raise NotImplementedError
+
+    # -- pickling (worker processes) -------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def reseed_rng(self) -> None:
+        self._searcher.reseed_rng()
+
+    # -- reading the population --------------------------------------------------------------
+
+    def population(self, study: Study) -> list[Member]:
+        """The members, by id: each one's segments, latest score and state."""
+        members = read_population(study.get_trials(deepcopy=False), study.directions[0])
+        return [members[k] for k in sorted(members)]
+
+    def is_finished(self, study: Study) -> bool:
+        """Whether every member reached ``max_resource``."""
+        members = self.population(study)
+        return len(members) >= self._n and all(
+            m.done(self._max) and not m.busy for m in members)
+
+    def has_work(self, study: Study) -> bool:
+        """Whether a trial asked now would start at once (a free worker asks only then)."""
+        with self._lock:
+            return self._decide(study, None, self.population(study)) is not None
+
+    # -- deciding --------------------------------------------------------------------------
+
+    def _check_segments(self, members: list[Member]) -> None:
+        """Refuse, after its first segment, a training function that does not checkpoint.
+
+        A function that asked :func:`hpo.budget` or reported steps but saved no
+        checkpoint would lose its training at every boundary. One that did none of these
+        (a plain function of its parameters) gets a warning: members then never copy
+        each other, since there is nothing to copy."""
+        for m in members:
+            for t in m.segments:
+                if t.state != TrialState.COMPLETE:
+                    continue
+                attrs = t.system_attrs
+                if _attrs.CHECKPOINT in attrs:
+                    return
+                if attrs.get(_attrs.BUDGET_READ) or t.intermediate_values:
+                    raise ValueError(
+                        f"objective: trial {t.number} finished without hpo.checkpoint(trial, "
+                        f"state); {type(self).__name__} continues and copies members from "
+                        "their checkpoints, so every segment must save one (docs/pbt.md)")
+                if t.number not in self._warned:
+                    self._warned.add(t.number)
+                    _logger.warning("trial %d neither trained hpo.budget(trial) nor saved a "
+                                    "checkpoint: %s cannot copy members of such an objective",
+                                    t.number, type(self).__name__)
+                return  # the first finished segment tells
+
+    def _decide(self, study: Study, trial: FrozenTrial | None, members: list[Member]
+                ) -> _Start | _Continue | _Exploit | None:
+        self._check_segments(members)
+        if len(members) < self._n:
+            taken = {m.id for m in members}
+            return _Start(min(i for i in range(self._n + 1) if i not in taken))
+        live = [m for m in members if not m.done(self._max)]
+        idle = [m for m in live if not m.busy]
+        if not idle:
+            return None
+        member = min(idle, key=lambda m: (m.stop, m.id))
+        if self._synchronous and min(m.stop for m in live) < member.stop:
+            return None  # the generation is not complete: wait for the members behind
+        # Compare at equal resource: each member's segment that ends where this one
+        # stands (members ahead passed through it); members behind are left out.
+        at = member.stop
+        by_number = {t.number: t for m in members for t in m.segments}
+        entries = [(m, seg) for m in live if not m.dead
+                   and (seg := _segment_at(m, at, by_number)) is not None]
+        ranked = self._ranked(study, entries)
+        n = math.ceil(len(ranked) * self._q)
+        if n > len(ranked) / 2:
+            n = len(ranked) // 2
+        lower, upper = ranked[:n], ranked[len(ranked) - n:] if n else []
+        if member.dead or member.last is None or member in [m for m, _ in lower]:
+            sources = [(m, seg) for m, seg in upper if m is not member
+                       and _attrs.CHECKPOINT in seg.system_attrs
+                       and seg.system_attrs[_attrs.CHECKPOINT] not in self._removed]
+            if sources:
+                rng = np.random.default_rng([self._seed or 0, 7, trial.number if trial else 0])
+                source, seg = sources[int(rng.integers(len(sources)))]
+                return _Exploit(member, source, seg)
+            if member.dead or member.last is None:
+                return _Start(member.id)  # nothing to copy: start it afresh
+        return _Continue(member)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        if study._is_multi_objective() != (self._objectives == "several"):
+            return  # sample_relative / sample_independent say why
+        if _attrs.STOP in trial.system_attrs:
+            return  # decided already: a retry, an hpo.extend, or this trial in a worker
+        try:
+            while True:
+                with self._lock:
+                    members = self.population(study)
+                    action = self._decide(study, trial, members)
+                    if action is not None:
+                        self._apply(study, trial, action)
+                        if not self._taken_elsewhere(study, trial, action):
+                            self._collect(study, members)
+                            return
+                if action is None and not any(m.busy for m in members):
+                    raise ValueError(f"{type(self).__name__}: the population has finished: "
+                                     f"every member reached max_resource={self._max}")
+                time.sleep(_POLL)
+        except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
+            from hpo.study import record_failure_id
+
+            record_failure_id(study._storage, trial._trial_id, str(exc))
+            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            raise
+
+    def _apply(self, study: Study, trial: FrozenTrial,
+               action: _Start | _Continue | _Exploit) -> None:
+        storage, tid = study._storage, trial._trial_id
+        params: dict[str, Any] = {}
+        if isinstance(action, _Start):
+            set_budget(study, trial, start=0, stop=min(self._interval, self._max))
+            member = action.member
+        else:
+            seg = action.segment if isinstance(action, _Exploit) else action.member.last
+            assert seg is not None
+            start = seg.system_attrs.get(_attrs.CHECKPOINT_STEP, seg.system_attrs[_attrs.STOP])
+            set_budget(study, trial, start=start, stop=min(start + self._interval, self._max),
+                       parent=seg.number)
+            member = action.member.id
+            params = dict(seg.params)
+            if isinstance(action, _Exploit):
+                space = dict(seg.distributions)
+                rng = np.random.default_rng([self._seed or 0, 11, trial.number])
+                params = self._explore(study, action.member, seg, space, rng)
+                check_params(params, space, f"{type(self).__name__} explore")
+                source = seg.system_attrs.get(_attrs.MEMBER, action.source.id)
+                storage.set_trial_system_attr(tid, _attrs.EXPLOIT, source)
+                trial.system_attrs[_attrs.EXPLOIT] = source
+        storage.set_trial_system_attr(tid, _attrs.MEMBER, member)
+        storage.set_trial_system_attr(tid, "fixed_params", params)
+        trial.system_attrs[_attrs.MEMBER] = member
+        # Optuna's Trial reads its fixed parameters from this object after before_trial.
+        trial.system_attrs["fixed_params"] = params
+
+    @staticmethod
+    def _taken_elsewhere(study: Study, trial: FrozenTrial,
+                         action: _Start | _Continue | _Exploit) -> bool:
+        """Whether another process gave the same member the same segment meanwhile."""
+        if isinstance(study._storage, InMemoryStorage):
+            return False  # one process: the lock has serialised the decisions
+        mid = action.member if isinstance(action, _Start) else action.member.id
+        stop = study._storage.get_trial_system_attrs(trial._trial_id)[_attrs.STOP]
+        for t in study.get_trials(deepcopy=False, states=(
+                TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE)):
+            a = t.system_attrs
+            if t.number != trial.number and a.get(_attrs.MEMBER) == mid \
+                    and a.get(_attrs.STOP) == stop:
+                return True
+        return False
+
+    def _collect(self, study: Study, members: list[Member]) -> None:
+        """Remove the checkpoints no member can continue or copy any more.
+
+        A member continues its latest segment or copies another member's segment at its
+        own resource, so a segment is needed while it is its member's latest, while a
+        live member has not passed its resource, or while a running or waiting trial
+        continues or retries it. Others are removed a minute after they stopped being
+        needed (a decision in another process may have read the study just before)."""
+        if self._keep:
+            return
+        live = [m for m in members if not m.done(self._max)]
+        behind = min((m.stop for m in live), default=math.inf)
+        needed: set[int] = {m.last.number for m in members if m.last is not None}
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
+                                                          TrialState.WAITING)):
+            a = t.system_attrs
+            needed.update(a[k] for k in (_attrs.PARENT, _attrs.RETRY_OF) if k in a)
+        now = time.time()
+        from hpo.continuation import _store
+
+        store = None
+        for m in members:
+            done = [t for t in m.segments if t.state == TrialState.COMPLETE]
+            for old, new in itertools.pairwise(done):
+                artifact = old.system_attrs.get(_attrs.CHECKPOINT)
+                if artifact is None or artifact in self._removed or old.number in needed \
+                        or old.system_attrs[_attrs.STOP] >= behind:
+                    continue
+                if new.datetime_complete is None or \
+                        now - new.datetime_complete.timestamp() < _GRACE:
+                    continue
+                store = store or _store(study._storage, study._study_id)
+                with contextlib.suppress(FileNotFoundError):  # another worker removed it
+                    store.remove(artifact)
+                self._removed.add(artifact)
+
+    # -- sampling --------------------------------------------------------------------------
+
+    def _check_objectives(self, study: Study) -> None:
+        several = study._is_multi_objective()
+        if several and self._objectives == "one":
+            raise ValueError(f"{type(self).__name__} optimises one objective; this study has "
+                             f"{len(study.directions)} (use hpo.samplers.MOPBT)")
+        if not several and self._objectives == "several":
+            raise ValueError(f"{type(self).__name__} needs several objectives; this study has "
+                             "one (use hpo.samplers.PBT)")
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        if trial.system_attrs.get("fixed_params"):
+            return {}
+        self._check_objectives(study)
+        return self._searcher.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        self._check_objectives(study)
+        if not search_space:
+            return {}
+        return self._searcher.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        self._check_objectives(study)
+        return self._searcher.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._searcher.after_trial(study, trial, state, values)
+        if not getattr(study._thread_local, "in_optimize_loop", False):
+            return  # the runner asks is_finished itself
+        # Optuna stores this trial's state after after_trial: count it as finished here.
+        ends = state == TrialState.COMPLETE and \
+            trial.system_attrs.get(_attrs.STOP, 0) >= self._max
+        members = self.population(study)
+        mine = trial.system_attrs.get(_attrs.MEMBER)
+        if len(members) >= self._n and all(
+                (m.done(self._max) and not m.busy) or (m.id == mine and ends and sum(
+                    t.state == TrialState.RUNNING for t in m.segments) == 1)
+                for m in members):
+            study.stop()  # inside study.optimize: end it
+
+
+
+
+def _segment_at(member: Member, resource: Number, by_number: dict[int, FrozenTrial]
+                ) -> FrozenTrial | None:
+    """The COMPLETE segment in ``member``'s history (its own segments and the ones it
+    copied) that ends at ``resource``."""
+    t = member.last
+    while t is not None:
+        stop = t.system_attrs.get(_attrs.STOP)
+        if stop == resource:
+            return t if t.state == TrialState.COMPLETE else None
+        if stop is not None and stop < resource:
+            return None
+        t = by_number.get(t.system_attrs.get(_attrs.PARENT, -1))
+    return None

@@ -7,6 +7,9 @@ in SQLite, so running the script again continues it.
 
     python examples/quickstart.py                 # about 2 minutes on 2 CPU cores
     python examples/quickstart.py --trials 4 --epochs 6   # a smoke run
+
+A new study with the same ``--seed`` gives the same trials and results (training is
+seeded by the trial number); a resumed study goes on with fresh suggestions.
 """
 
 from __future__ import annotations
@@ -93,6 +96,8 @@ def main() -> None:
     parser.add_argument("--storage", default="sqlite:///runs/quickstart.db")
     parser.add_argument("--study", default="quickstart")
     parser.add_argument("--plot", default="runs/quickstart.png")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="sampler seed: a new study with the same seed gives the same trials")
     args = parser.parse_args()
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -100,6 +105,7 @@ def main() -> None:
           f"{train():.3f}")
     study = hpo.create_study(
         direction="maximize", storage=args.storage, study_name=args.study, load_if_exists=True,
+        sampler=hpo.samplers.default_sampler(seed=args.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5),
         max_resource=args.epochs,
     )

@@ -31,10 +31,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from optuna.distributions import (
     BaseDistribution,
     CategoricalChoiceType,
@@ -42,6 +41,9 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+
+if TYPE_CHECKING:  # torch is imported by the methods that need it, not by ``import hpo``
+    import torch
 
 __all__ = [
     "UnitCubeEncoder",
@@ -304,6 +306,8 @@ class UnitCubeEncoder:
         ``snap(encode(p)) == encode(p)`` and ``decode(snap(x)) == decode(x)``. Differentiable
         almost nowhere: use it on candidates, not inside a gradient step.
         """
+        import torch
+
         out = x.clamp(0.0, 1.0).clone()
         for c in self._columns:
             if c.kind == "int":
@@ -317,6 +321,8 @@ class UnitCubeEncoder:
 
     @staticmethod
     def _snap_int(c: _Column, u: torch.Tensor) -> torch.Tensor:
+        import torch
+
         d = c.dist
         assert c.step is not None
         t = c.lo + u * (c.hi - c.lo)

@@ -78,3 +78,25 @@ def raises(x: float = hpo.uniform(0, 1), *, trial: optuna.Trial | None = None) -
     if os.environ.get("HPO_TEST_RAISE") == "KeyboardInterrupt":
         raise KeyboardInterrupt
     raise SystemExit(3)
+
+
+_KINDS = ["np.float32", "np.int64", "0-d tensor", "0-d array", "inf", "string", "bool",
+          "np.bool_", "None", "nan", "pair", "1-d tensor"]
+
+
+@hpo.objective(direction="minimize")
+def returns(kind: str = hpo.choice(_KINDS)) -> object:
+    """Returns the value ``kind`` names (test_one_value_rule_in_every_entry_point)."""
+    import numpy as np
+    import torch
+
+    return {"np.float32": np.float32(0.5), "np.int64": np.int64(2),
+            "0-d tensor": torch.tensor(0.5), "0-d array": np.array(0.25), "inf": float("inf"),
+            "string": "0.25", "bool": True, "np.bool_": np.bool_(True), "None": None,
+            "nan": float("nan"), "pair": (1.0, 2.0), "1-d tensor": torch.tensor([0.5])}[kind]
+
+
+@hpo.objective(direction="minimize")
+def always_fails(x: float = hpo.uniform(0, 1), *, trial: optuna.Trial | None = None) -> float:
+    """Fails as a broken training script does: the same error whatever the parameters."""
+    raise RuntimeError(f"out of memory at step 7 (x={x})")

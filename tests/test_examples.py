@@ -15,10 +15,18 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def test_quickstart_runs_end_to_end_and_resumes(tmp_path: Path) -> None:
     cmd = [sys.executable, str(EXAMPLES / "quickstart.py"), "--trials", "4", "--epochs", "4"]
+    outputs = []
     for _run in range(2):  # the second run continues the same study
         out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         assert "best: trial" in out.stdout and "extended trial" in out.stdout
+        outputs.append(out.stdout)
+    # the same seed in a new study: the same trials, the same results
+    other = tmp_path / "other"
+    other.mkdir()
+    out = subprocess.run(cmd, cwd=other, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.replace(str(other), "") == outputs[0].replace(str(tmp_path), "")
     assert (tmp_path / "runs" / "quickstart.png").stat().st_size > 10_000
     study = hpo.load_study(study_name="quickstart", storage=f"sqlite:///{tmp_path}/runs/quickstart.db")
     assert len(study.trials) == 10  # (4 trials + 1 extension) x 2 runs

@@ -4,6 +4,7 @@ real storages (SQLite files, PostgreSQL)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -182,7 +183,7 @@ def test_signal_twice_leaves_no_trial_running(tmp_path: Path, sig: signal.Signal
     # shown as interrupted, and resumed from their checkpoints
     status = _hpo("status", str(path), cwd=tmp_path)
     assert status.returncode == 0, status.stderr
-    assert "interrupted" in status.stdout and "2" in status.stdout
+    assert re.search(r"^interrupted\s+2$", status.stdout, re.M), status.stdout
     out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "2 interrupted" in out.stdout
@@ -361,3 +362,146 @@ def test_command_metrics_must_be_numbers(tmp_path: Path, mode: str) -> None:
     assert t.state == TrialState.FAIL
     assert "metric 'loss' is" in t.system_attrs["hpo:fail_reason"]
     assert "not a number" in t.system_attrs["hpo:fail_reason"]
+
+
+# -- nothing repeated, nothing surprising -------------------------------------------------
+
+
+def _params(url: str, name: str) -> list[tuple]:
+    return [tuple(sorted(t.params.items())) for t in _trials(url, name)]
+
+
+def test_seeded_sampler_does_not_repeat_across_resume(tmp_path: Path) -> None:
+    path = _write(tmp_path / "seed.yaml", """\
+        name: seed
+        objective: runner_objectives:quadratic
+        sampler: {name: random, seed: 0}
+        budget: {trials: 2}
+        isolation: none
+        """)
+    url = f"sqlite:///{tmp_path}/sweeps/seed/study.db"
+    assert _hpo("sweep", str(path), "--no-progress", cwd=tmp_path).returncode == 0
+    out = _hpo("sweep", str(path), "--no-progress", "--trials", "4", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    params = _params(url, "seed")
+    assert len(params) == 4 and len(set(params)) == 4, params
+    # a fresh study with the same seed is reproducible
+    again = _write(tmp_path / "again.yaml", path.read_text().replace("name: seed", "name: again"))
+    assert _hpo("sweep", str(again), "--no-progress", cwd=tmp_path).returncode == 0
+    assert _params(f"sqlite:///{tmp_path}/sweeps/again/study.db", "again") == params[:2]
+
+
+def test_seeded_concurrent_workers_do_not_repeat(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/c.db"
+    path = _write(tmp_path / "c.yaml", f"""\
+        name: conc
+        objective: runner_objectives:quadratic
+        sampler: {{name: random, seed: 0}}
+        budget: {{trials: 6}}
+        isolation: none
+        storage: {url}
+        """)
+    procs = [subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
+                              env=_env(), stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    params = _params(url, "conc")
+    assert len(params) >= 6 and len(set(params)) == len(params), params
+
+
+def test_processes_of_one_sweep_do_not_repeat_self_sampled_parameters(tmp_path: Path) -> None:
+    """An Optuna-style objective samples in the trial's child process, with a copy of
+    the seeded sampler in each of them."""
+    from runner_objectives import plain
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    study = hpo.run(plain, storage=url, study_name="p", n_trials=6, workers=2,
+                    sampler=optuna.samplers.RandomSampler(seed=0), progress=False)
+    xs = [t.params["x"] for t in study.trials]
+    assert len(set(xs)) == 6, xs
+
+
+def test_sweep_file_without_pruner_prunes_nothing(tmp_path: Path) -> None:
+    from hpo.cli.sweepfile import load_sweep
+
+    path = _write(tmp_path / "p.yaml", """\
+        name: p
+        objective: runner_objectives:quadratic
+        budget: {trials: 1}
+        """)
+    assert isinstance(load_sweep(path).build_pruner(), optuna.pruners.NopPruner)
+    # the Python API keeps Optuna's default
+    study = hpo.create_study(storage=f"sqlite:///{tmp_path}/d.db")
+    assert isinstance(study.pruner, optuna.pruners.MedianPruner)
+
+
+VALUES = {"np.float32": "np.float32(0.5)", "np.int64": "np.int64(2)",
+          "0-d tensor": "torch.tensor(0.5)", "0-d array": "np.array(0.25)",
+          "inf": "float('inf')", "string": "'0.25'", "bool": "True", "np.bool_": "np.bool_(True)",
+          "None": "None", "nan": "float('nan')", "pair": "(1.0, 2.0)", "1-d tensor":
+          "torch.tensor([0.5])"}
+VALID = {"np.float32": 0.5, "np.int64": 2.0, "0-d tensor": 0.5, "0-d array": 0.25,
+         "inf": float("inf")}
+
+
+def _check_values(trials: list[optuna.trial.FrozenTrial]) -> None:
+    for kind, t in zip(VALUES, trials, strict=True):
+        if kind in VALID:
+            assert (t.state, t.value) == (TrialState.COMPLETE, VALID[kind]), kind
+            assert "hpo:fail_reason" not in t.system_attrs, kind
+        else:
+            assert t.state == TrialState.FAIL, kind
+            assert "the objective returned" in t.system_attrs["hpo:fail_reason"], kind
+
+
+@pytest.mark.parametrize("entry", ["optuna", "hpo.Study.optimize", "hpo.run-process",
+                                   "hpo.run-thread"])
+def test_one_value_rule_in_every_entry_point(tmp_path: Path, entry: str) -> None:
+    from runner_objectives import returns
+
+    url = f"sqlite:///{tmp_path}/v.db"
+    study = hpo.create_study(storage=url, study_name="v")
+    for kind in VALUES:
+        study.enqueue_trial({"kind": kind})
+    if entry == "optuna":
+        optuna.load_study(study_name="v", storage=url).optimize(returns, n_trials=len(VALUES))
+    elif entry == "hpo.Study.optimize":
+        study.optimize(returns, n_trials=len(VALUES))
+    else:
+        study = hpo.run(returns, storage=url, study_name="v", n_trials=len(VALUES),
+                        isolation="process" if entry.endswith("process") else "none",
+                        max_initial_failures=0, progress=False)
+    _check_values(study.trials)
+
+
+def test_repeated_initial_failures_stop_the_sweep(tmp_path: Path) -> None:
+    path = _write(tmp_path / "f.yaml", """\
+        name: f
+        objective: runner_objectives:always_fails
+        budget: {trials: 20}
+        isolation: none
+        max_initial_failures: 3
+        """)
+    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.count("the first 3 trials all failed with the same error") == 1
+    assert "RuntimeError: out of memory at step 7" in out.stderr
+    assert len(_trials(f"sqlite:///{tmp_path}/sweeps/f/study.db", "f")) == 3
+
+
+def test_storage_url_errors_are_one_line(tmp_path: Path, postgres_url: str) -> None:
+    cases = {"sqlite://x.db": "three or four slashes",
+             "postgresql://postgres:s3cret@127.0.0.1:1/test": "cannot open "
+             "postgresql://postgres:***@127.0.0.1:1/test",
+             postgres_url.rsplit("/", 1)[0] + "/no_such_db_hpo": "no_such_db_hpo"}
+    for url, expected in cases.items():
+        out = _hpo("studies", "--storage", url, cwd=tmp_path, timeout=60)
+        assert out.returncode == 2, (url, out.stderr)
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert expected in out.stderr and "s3cret" not in out.stderr
+    assert not (tmp_path / "sqlite:").exists()
+    # postgres:// is postgresql://
+    alias = postgres_url.replace("postgresql://", "postgres://", 1)
+    out = _hpo("studies", "--storage", alias, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr

@@ -123,5 +123,6 @@ def test_load_unknown_study_names_it_and_the_existing_ones() -> None:
     s = optuna.storages.InMemoryStorage()
     hpo.create_study(study_name="a", storage=s)
     with pytest.raises(ValueError,
-                       match=r"study_name: no study 'b' in this storage; it has \['a'\]"):
+                       match=r"study_name: no study 'b' in the storage InMemoryStorage; "
+                             r"it has \['a'\]"):
         hpo.load_study(study_name="b", storage=s)

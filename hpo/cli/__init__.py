@@ -172,30 +172,26 @@ def _worker(args: argparse.Namespace) -> int:
 # -- reading a study -------------------------------------------------------------------
 
 
-def _status_table(study: optuna.Study) -> Any:
-    """Trials by state (stopped ones as ``interrupted``), budget progress, the best so
-    far, running trials with their heartbeat (marked when stale or their worker is
-    gone), and the commonest failure reasons."""
-    from rich.table import Table
-
+def _status_rows(study: optuna.Study) -> tuple[str, list[tuple[str, str]]]:
+    """Title and rows of ``hpo status``: trials by state (stopped ones as
+    ``interrupted``), budget progress, the best so far, running trials with their
+    heartbeat (marked when stale or their worker is gone), the commonest failure reasons."""
     from hpo.runner.loop import counted
     from hpo.runner.retry import dead_worker
 
     trials = study.get_trials(deepcopy=False)
     states = Counter(_state_name(t) for t in trials)
     sweep = study._storage.get_study_system_attrs(study._study_id).get(_attrs.SWEEP) or {}
-    table = Table(title=f"study {study.study_name}: {len(trials)} trials")
-    for col in ("state", "trials"):
-        table.add_column(col)
+    rows: list[tuple[str, str]] = []
     for state in ("running", "waiting", "complete", "pruned", "fail", "interrupted"):
-        table.add_row(state, str(states.get(state, 0)))
+        rows.append((state, str(states.get(state, 0))))
     total = (sweep.get("budget") or {}).get("trials")
     if total:
-        table.add_row("budget", f"{counted(trials)} of {total} trials")
+        rows.append(("budget", f"{counted(trials)} of {total} trials"))
     if _finished(study):
         for row in _best_rows(study)[:5]:
-            table.add_row(f"best #{row['number']}",
-                          f"{row['values']} {json.dumps(row['params'], default=str)}")
+            rows.append((f"best #{row['number']}",
+                         f"{row['values']} {json.dumps(row['params'], default=str)}"))
     now = time.time()
     grace = float(sweep.get("grace_period", 60.0))
     for t in trials:
@@ -208,12 +204,25 @@ def _status_table(study: optuna.Study) -> Any:
             elif beat and now - beat > grace:
                 age += f" (STALE: over the grace period of {grace:g} s)"
             last = max(t.intermediate_values) if t.intermediate_values else None
-            table.add_row(f"running #{t.number}", f"{worker}{age}, step {last}")
+            rows.append((f"running #{t.number}", f"{worker}{age}, step {last}"))
     reasons = Counter(str(t.system_attrs[_attrs.FAIL_REASON]).splitlines()[0][:160]
                       for t in trials if t.state == TrialState.FAIL
                       and _state_name(t) == "fail" and _attrs.FAIL_REASON in t.system_attrs)
     for reason, n in reasons.most_common(5):
-        table.add_row(f"failed ({n})", reason)
+        rows.append((f"failed ({n})", reason))
+    return f"study {study.study_name}: {len(trials)} trials", rows
+
+
+def _status_table(study: optuna.Study) -> Any:
+    """``hpo status`` as a rich table (for a terminal)."""
+    from rich.table import Table
+
+    title, rows = _status_rows(study)
+    table = Table(title=title)
+    for col in ("state", "trials"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -222,6 +231,13 @@ def _status(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     study = _open(args)
+    if not args.watch and not sys.stdout.isatty():  # piped: plain lines, never wrapped
+        title, rows = _status_rows(study)
+        print(title)
+        width = max(len(label) for label, _ in rows)
+        for label, value in rows:
+            print(f"{label:<{width}}  {value}")
+        return 0
     if not args.watch:
         Console().print(_status_table(study))
         return 0
@@ -248,7 +264,12 @@ def _plot(args: argparse.Namespace) -> int:
     from hpo.cli.plots import write_plots
 
     study = _open(args)
-    for path in write_plots(study, Path(args.out), fmt=args.format):
+    out = args.out
+    if out is None and args.sweep:
+        from hpo.cli.sweepfile import load_sweep
+
+        out = load_sweep(args.sweep).out / "plots"
+    for path in write_plots(study, Path(out or "plots"), fmt=args.format):
         print(path)
     return 0
 
@@ -272,7 +293,12 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _studies(args: argparse.Namespace) -> int:
-    storage = resolve_storage(args.storage)
+    url = args.storage
+    if args.sweep:
+        from hpo.cli.sweepfile import load_sweep
+
+        url = load_sweep(args.sweep).storage_url
+    storage = resolve_storage(url)
     for s in storage.get_all_studies():
         dirs = ",".join(d.name.lower() for d in s.directions)
         n = len(storage.get_all_trials(s._study_id, deepcopy=False))
@@ -283,7 +309,7 @@ def _studies(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo", description="hyperparameter sweeps on Optuna",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 1)[1])
+                                     epilog=_plain(__doc__.split("\n\n", 1)[1]))
     parser.add_argument("--version", action="version", version=f"hpo {hpo.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -313,7 +339,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_best)
     p = sub.add_parser("plot", help="write plots of a study")
     _target(p)
-    p.add_argument("--out", default="plots", help="output directory (default: plots)")
+    p.add_argument("--out", default=None, help="output directory (default: the sweep's "
+                   "output directory/plots with a sweep file, else ./plots)")
     p.add_argument("--format", choices=("png", "html"), default="png")
     p.set_defaults(run=_plot)
     p = sub.add_parser("dashboard", help="open optuna-dashboard on a sweep's storage")
@@ -322,12 +349,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.set_defaults(run=_dashboard)
     p = sub.add_parser("studies", help="list the studies of a storage")
+    p.add_argument("sweep", nargs="?", help="a sweep file (instead of --storage)")
     p.add_argument("--storage", default=None, help="storage URL (default: embedded SQLite)")
     p.set_defaults(run=_studies)
     return parser
 
 
+def _plain(rst: str) -> str:
+    """The module docstring's table as plain text for ``--help``: no rules, no markup.
+
+    Example:
+        >>> print(_plain("===  ===\n``hpo x``  does x\n===  ===\n\nUse ``--storage``."))
+        hpo x  does x
+        <BLANKLINE>
+        Use --storage.
+    """
+    lines = [ln for ln in rst.splitlines() if not set(ln.strip()) <= {"=", " "} or not ln]
+    return "\n".join(lines).replace("``", "").strip("\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hpo`` command line; returns the exit status (2: bad settings or storage)."""
     args = _parser().parse_args(argv)
     from hpo.cli.sweepfile import SweepFileError
 
@@ -340,6 +382,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyError, ValueError, ImportError) as exc:
         print(f"hpo {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (`hpo studies | head`): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

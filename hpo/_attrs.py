@@ -19,7 +19,8 @@ CONFIG = "hpo:config"  # configuration id: number of the first trial of the chai
 BRACKET = "hpo:bracket"  # "iteration/first rung" of the scheduler bracket it belongs to
 RUNG = "hpo:rung"  # index of the rung the segment trains up to
 MEMBER = "hpo:member"  # population-based training: the member a segment belongs to
-EXPLOIT = "hpo:exploit"  # number of the member whose checkpoint this segment copied
+EXPLOIT = "hpo:exploit"  # id of the member whose checkpoint this segment copied
+SEGMENT_OF = (CONFIG, BRACKET, RUNG, MEMBER, EXPLOIT)  # what a retry of a segment keeps
 
 # trial: failures
 FAIL_REASON = "hpo:fail_reason"

@@ -68,6 +68,8 @@ def retry(study: optuna.Study, failed: FrozenTrial, max_retries: int, *,
     attrs = failed.system_attrs
     system_attrs: dict = {"fixed_params": dict(failed.params), _attrs.RETRY_OF: failed.number,
                           _attrs.RETRY_COUNT: n + 1 if count else n}
+    # the retry is the same segment of the same configuration (scheduler) or member (PBT)
+    system_attrs.update({k: attrs[k] for k in _attrs.SEGMENT_OF if k in attrs})
     stop = attrs.get(_attrs.STOP)
     if _attrs.CHECKPOINT in attrs and _attrs.CHECKPOINT_STEP in attrs and stop is not None \
             and attrs[_attrs.CHECKPOINT_STEP] < stop:

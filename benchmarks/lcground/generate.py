@@ -22,7 +22,7 @@ do not inflate it, and it includes the validation pass a real run makes each epo
     python benchmarks/lcground/generate.py --tables mlp-breast --quick   # smoke run
     python benchmarks/lcground/generate.py --describe    # summary of the stored tables
 
-About 16 min of CPU for the four MLP tables and 11 min for PPO on one AMD EPYC core.
+About 14 min of CPU for the four MLP tables and 11 min for PPO on one AMD EPYC core.
 """
 
 from __future__ import annotations

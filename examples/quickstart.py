@@ -51,6 +51,7 @@ def train(
 ) -> float:
     """Validation accuracy of an MLP after the epochs ``hpo.budget`` gives this trial."""
     torch.set_num_threads(1)
+    torch.manual_seed(trial.number if trial is not None else 0)  # before the model's init
     x_train, y_train = spirals(500, seed=0)
     x_val, y_val = spirals(500, seed=1)
     dims = [2] + [width] * layers
@@ -59,7 +60,6 @@ def train(
     model = nn.Sequential(*blocks, nn.Linear(width, 2))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     g = torch.Generator().manual_seed(trial.number if trial is not None else 0)
-    torch.manual_seed(trial.number if trial is not None else 0)
 
     state = hpo.resume(trial)  # None for a fresh trial
     if state is not None:

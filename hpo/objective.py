@@ -26,7 +26,7 @@ import math
 import pickle
 from collections.abc import Callable, Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from optuna.distributions import (
     BaseDistribution,
@@ -56,7 +56,11 @@ def suggest(trial: BaseTrial, name: str, dist: BaseDistribution) -> Any:
     raise TypeError(f"parameter {name!r}: unsupported distribution {dist!r}")
 
 
-class Objective:
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Objective(Generic[P, R]):
     """A decorated training function; see :func:`objective`.
 
     Attributes:
@@ -64,7 +68,7 @@ class Objective:
         directions: one ``"minimize"``/``"maximize"`` per objective.
     """
 
-    def __init__(self, fn: Callable[..., Any], directions: list[str]) -> None:
+    def __init__(self, fn: Callable[P, R], directions: list[str]) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.directions = directions
@@ -99,7 +103,14 @@ class Objective:
             raise AttributeError("this objective has several directions; use .directions")
         return self.directions[0]
 
+    @overload
+    def __call__(self, trial: BaseTrial, /) -> R: ...
+
+    @overload
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """With a trial: suggest the space and run; with values: the plain function."""
         if len(args) == 1 and not kwargs and isinstance(args[0], BaseTrial):
             return self._run_trial(args[0])
         for name, dist in self.space.items():
@@ -133,8 +144,19 @@ def _load(module: str, qualname: str) -> Objective:
     return obj
 
 
+@overload
+def objective(fn: Callable[P, R], /) -> Objective[P, R]: ...
+
+
+@overload
+def objective(fn: None = None, /, *, direction: str | None = None,
+              directions: Sequence[str] | None = None
+              ) -> Callable[[Callable[P, R]], Objective[P, R]]: ...
+
+
 def objective(
     fn: Callable[..., Any] | None = None,
+    /,
     *,
     direction: str | None = None,
     directions: Sequence[str] | None = None,
@@ -165,7 +187,7 @@ def objective(
         if d not in _DIRECTIONS:
             raise ValueError(f"hpo.objective: direction must be one of {_DIRECTIONS}, got {d!r}")
 
-    def wrap(f: Callable[..., Any]) -> Objective:
+    def wrap(f: Callable[..., Any]) -> Objective[Any, Any]:
         if not callable(f):
             raise TypeError(f"hpo.objective decorates a function, got {f!r}")
         for name, p in inspect.signature(f).parameters.items():

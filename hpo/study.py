@@ -27,6 +27,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -136,9 +137,16 @@ def _open_storage(storage: str) -> BaseStorage:
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     if scheme in ("redis", "rediss"):
+        import redis.exceptions
         from optuna.storages.journal import JournalRedisBackend
 
-        return JournalStorage(JournalRedisBackend(storage))
+        try:  # reading the journal connects: an unreachable server fails here
+            with warnings.catch_warnings():  # "experimental": hpo tests it against Redis
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return JournalStorage(JournalRedisBackend(storage))
+        except redis.exceptions.RedisError as exc:
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            raise ValueError(f"storage: cannot open {mask_url(storage)}: {first}") from None
     raise ValueError(f"storage: unknown URL {mask_url(storage)!r} (scheme "
                      f"{scheme or 'missing'!r}); allowed: {_ALLOWED}")
 

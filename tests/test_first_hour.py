@@ -126,3 +126,29 @@ def test_commands_accept_the_sweep_file(tmp_path: Path) -> None:
     out = _hpo("plot", sweep, cwd=tmp_path, timeout=240)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "sweeps" / "sf" / "plots" / "history.png").exists()
+
+
+def test_decorator_keeps_the_signature_for_type_checkers(tmp_path: Path) -> None:
+    """mypy sees the wrapped function's parameters through ``@hpo.objective``."""
+    (tmp_path / "mypy.ini").write_text("[mypy]\nignore_missing_imports = True\n"
+                                       "follow_imports = skip\n[mypy-hpo.*]\n"
+                                       "follow_imports = silent\n")
+    (tmp_path / "use.py").write_text(textwrap.dedent("""\
+        import hpo
+
+        @hpo.objective(direction="maximize")
+        def train(lr: float = hpo.loguniform(1e-4, 1e-1), layers: int = hpo.integer(1, 3)
+                  ) -> float:
+            return lr * layers
+
+        reveal_type(train)
+        ok: float = train(lr=0.1, layers=2)
+        train(lr="fast")
+        """))
+    root = Path(hpo.__file__).parents[1]
+    out = subprocess.run([sys.executable, "-m", "mypy", "--config-file", "mypy.ini",
+                          "--no-incremental", "use.py"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env={**os.environ, "MYPYPATH": str(root)})
+    assert "Objective[[lr: float =, layers: int =], float]" in out.stdout, out.stdout
+    errors = [ln for ln in out.stdout.splitlines() if ": error:" in ln]
+    assert len(errors) == 1 and "use.py:10:" in errors[0], out.stdout

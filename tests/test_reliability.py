@@ -494,7 +494,8 @@ def test_storage_url_errors_are_one_line(tmp_path: Path, postgres_url: str) -> N
     cases = {"sqlite://x.db": "three or four slashes",
              "postgresql://postgres:s3cret@127.0.0.1:1/test": "cannot open "
              "postgresql://postgres:***@127.0.0.1:1/test",
-             postgres_url.rsplit("/", 1)[0] + "/no_such_db_hpo": "no_such_db_hpo"}
+             postgres_url.rsplit("/", 1)[0] + "/no_such_db_hpo": "no_such_db_hpo",
+             "redis://:s3cret@127.0.0.1:1/0": "cannot open redis://:***@127.0.0.1:1/0"}
     for url, expected in cases.items():
         out = _hpo("studies", "--storage", url, cwd=tmp_path, timeout=60)
         assert out.returncode == 2, (url, out.stderr)

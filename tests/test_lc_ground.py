@@ -148,6 +148,17 @@ def test_continuation_costs_only_the_new_segment(table: lc.Table,
     assert frozen.system_attrs["hpo:checkpoint_step"] == 27
     assert r.history[-1]["incumbent"] == pytest.approx(problem.final_value(params))
 
+    # a parent whose checkpoint stops short of the segment's start: the gap is trained too
+    pol3 = _random(problem)
+    sim3 = lc.Simulator(problem, pol3, n_workers=1)
+    fresh_segment(pol3, 0, 3)
+    sim3.run(max_jobs=1)
+    fresh_segment(pol3, 9, 27)
+    t = pol3.study.get_trials(states=[TrialState.WAITING])[-1]
+    hpo.set_budget(pol3.study, t, start=9, stop=27, parent=0)
+    r3 = sim3.run(max_jobs=2)
+    assert r3.jobs[1]["begin"] == 3 and r3.consumed == 3 + 24
+
     # the same segment without a parent to continue retrains from zero
     pol2 = _random(problem)
     sim2 = lc.Simulator(problem, pol2, n_workers=1)

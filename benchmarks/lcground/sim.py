@@ -20,7 +20,8 @@ and parent before the trial starts; a plain sampler gets ``(0, max_resource)``),
 of a segment (or where it was pruned) the trial gets a cheap simulated checkpoint:
 system attributes ``hpo:checkpoint = "sim"`` and ``hpo:checkpoint_step`` = the unit
 reached, set before ``study.tell``.  A segment with ``start > 0`` whose parent has a
-checkpoint costs only units ``start+1 .. stop``; one without retrains from zero.
+checkpoint costs only units ``start+1 .. stop`` (from the checkpoint's unit if that is
+below ``start``); one without retrains from zero.
 
 Recorded: for every finished job the simulated time, the consumed resource so far
 (every unit actually trained by any trial, pruned ones up to where they stopped, the
@@ -64,8 +65,9 @@ class Spec:
     params: dict[str, Any]
     start: int
     stop: int
-    continued: bool  # True: resume at ``start`` from a checkpoint; False: train from zero
+    continued: bool  # True: resume from a checkpoint; False: train from zero
     handle: Any = None  # the policy's own object (an Optuna trial, a peer's trial)
+    resume_at: int | None = None  # the checkpoint's unit if it is below ``start``
 
 
 @dataclass
@@ -183,7 +185,9 @@ class Simulator:
             raise ValueError(f"{res.system}: segment stop {spec.stop} beyond the "
                              f"{_limit(problem)} units problem {problem.name} has")
         curve = problem.curve(spec.params)
-        begin = start if spec.continued else 0
+        begin = 0
+        if spec.continued:
+            begin = start if spec.resume_at is None else min(start, _units(spec.resume_at))
         job = Job(spec=spec, curve=curve, worker=worker, begin=begin, epoch=begin,
                   t_start=self.now, number=next(self._numbers))
         heapq.heappush(self.heap, (self.now + float(curve.costs[begin]), next(self._seq), job))
@@ -325,15 +329,19 @@ class OptunaPolicy(Policy):
         trial = self.study.ask()
         params = suggest_all(trial, self.problem.space)
         start, stop = self._budget(trial, max_resource=self.problem.max_resource)
-        continued = False
+        continued, resume_at = False, None
         if start > 0:
             attrs = self._storage.get_trial_system_attrs(trial._trial_id)
             parent = attrs.get(PARENT)
             if parent is not None:
                 pid = self._storage.get_trial_id_from_study_id_trial_number(
                     self.study._study_id, parent)
-                continued = CHECKPOINT in self._storage.get_trial_system_attrs(pid)
-        return Spec(params, start, stop, continued, trial)
+                pattrs = self._storage.get_trial_system_attrs(pid)
+                continued = CHECKPOINT in pattrs
+                step = pattrs.get(CHECKPOINT_STEP)
+                if continued and step is not None and step < start:
+                    resume_at = step  # the parent stopped short of start: train the gap too
+        return Spec(params, start, stop, continued, trial, resume_at)
 
     def report(self, job: Job, epoch: int, value: float, now: float) -> bool:
         if not self.report_units:

@@ -26,6 +26,7 @@ SAMPLERS: dict[str, str] = {
     "idhb": "hpo.samplers:IDHB",
     "one_epoch": "hpo.samplers:OneEpoch",
     "pbt": "hpo.samplers:PBT",
+    "pb2": "hpo.samplers:PB2",
 }
 PRUNERS: dict[str, str] = {
     "asha": "optuna.pruners:SuccessiveHalvingPruner",
@@ -37,7 +38,7 @@ PRUNERS: dict[str, str] = {
     "nop": "optuna.pruners:NopPruner",
 }
 # Planned in hpo; named so that a sweep file using them gets a precise error.
-PLANNED = ("multifidelity", "carbs", "pb2", "mopbt", "llm")
+PLANNED = ("multifidelity", "carbs", "mopbt", "llm")
 
 
 def _resolve(path: str) -> Callable[..., Any]:

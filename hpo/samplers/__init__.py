@@ -4,7 +4,8 @@
 - Schedulers with promotion, on trial continuation (docs/schedulers.md):
   :class:`SuccessiveHalving`, :class:`ASHA`, :class:`Hyperband`, :class:`IDHB`,
   :class:`OneEpoch`.
-- Population-based training on trial continuation (docs/pbt.md): :class:`PBT`.
+- Population-based training on trial continuation (docs/pbt.md): :class:`PBT`,
+  :class:`PB2`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from optuna.samplers import BaseSampler
 from hpo.samplers.gp import GPSampler
 from hpo.samplers.hyperband import IDHB, Hyperband
 from hpo.samplers.one_epoch import OneEpoch
+from hpo.samplers.pb2 import PB2
 from hpo.samplers.pbt import PBT
 from hpo.samplers.successive_halving import ASHA, SuccessiveHalving
 
-__all__ = ["ASHA", "IDHB", "PBT", "GPSampler", "Hyperband", "OneEpoch", "SuccessiveHalving",
+__all__ = ["ASHA", "IDHB", "PB2", "PBT", "GPSampler", "Hyperband", "OneEpoch", "SuccessiveHalving",
            "default_sampler"]
 
 

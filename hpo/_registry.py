@@ -27,6 +27,7 @@ SAMPLERS: dict[str, str] = {
     "one_epoch": "hpo.samplers:OneEpoch",
     "pbt": "hpo.samplers:PBT",
     "pb2": "hpo.samplers:PB2",
+    "mopbt": "hpo.samplers:MOPBT",
 }
 PRUNERS: dict[str, str] = {
     "asha": "optuna.pruners:SuccessiveHalvingPruner",
@@ -38,7 +39,7 @@ PRUNERS: dict[str, str] = {
     "nop": "optuna.pruners:NopPruner",
 }
 # Planned in hpo; named so that a sweep file using them gets a precise error.
-PLANNED = ("multifidelity", "carbs", "mopbt", "llm")
+PLANNED = ("multifidelity", "carbs", "llm")
 
 
 def _resolve(path: str) -> Callable[..., Any]:

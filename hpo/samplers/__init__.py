@@ -5,7 +5,7 @@
   :class:`SuccessiveHalving`, :class:`ASHA`, :class:`Hyperband`, :class:`IDHB`,
   :class:`OneEpoch`.
 - Population-based training on trial continuation (docs/pbt.md): :class:`PBT`,
-  :class:`PB2`.
+  :class:`PB2`, :class:`MOPBT`.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from optuna.samplers import BaseSampler
 
 from hpo.samplers.gp import GPSampler
 from hpo.samplers.hyperband import IDHB, Hyperband
+from hpo.samplers.mopbt import MOPBT
 from hpo.samplers.one_epoch import OneEpoch
 from hpo.samplers.pb2 import PB2
 from hpo.samplers.pbt import PBT
 from hpo.samplers.successive_halving import ASHA, SuccessiveHalving
 
-__all__ = ["ASHA", "IDHB", "PB2", "PBT", "GPSampler", "Hyperband", "OneEpoch", "SuccessiveHalving",
-           "default_sampler"]
+__all__ = ["ASHA", "IDHB", "MOPBT", "PB2", "PBT", "GPSampler", "Hyperband", "OneEpoch",
+           "SuccessiveHalving", "default_sampler"]
 
 
 def default_sampler(n_objectives: int = 1, seed: int | None = None) -> BaseSampler:

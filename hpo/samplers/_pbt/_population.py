@@ -18,7 +18,7 @@ class Member:
     """One member of a population: a chain of segment trials, with exploits in it.
 
     ``last`` is the latest COMPLETE segment (what the member continues or another member
-    copies); ``score`` its value as a reward (higher is better); ``busy`` whether a
+    copies); ``score`` its (first) value as a reward (higher is better); ``busy`` whether a
     segment of it is RUNNING or WAITING; ``dead`` whether its latest segment failed for
     good (its retries used up).
     """
@@ -68,7 +68,7 @@ def read_population(trials: Sequence[FrozenTrial], direction: StudyDirection
             m.busy = True
         elif t.state == TrialState.COMPLETE:
             m.last, m.dead = t, False
-            value = t.value if t.value is not None else math.nan
+            value = t.values[0] if t.values else math.nan  # the first objective
             m.score = sign * value if math.isfinite(value) else -math.inf
         elif t.state == TrialState.PRUNED or (t.state == TrialState.FAIL
                                                and t.number not in retried):

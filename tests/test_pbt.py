@@ -214,3 +214,24 @@ class TestPBTOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
     def sampler(self):  # type: ignore[no-untyped-def]
         return lambda: PBT(2, 1, 1000, seed=0)
 
+
+
+def test_the_pbt_page_runs_as_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from hpo.cli.sweepfile import load_sweep
+
+    monkeypatch.chdir(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "pbt.md").read_text()
+    scope: dict = {}
+    for code in re.findall(r"```python\n(.*?)```", page, flags=re.S):
+        exec(compile(code, "docs/pbt.md", "exec"), scope)
+    assert [m.stop for m in scope["pbt"].population(scope["study"])] == [40] * 4
+    exploits = [t for t in scope["study2"].trials if _attrs.EXPLOIT in t.system_attrs]
+    assert exploits
+    (block,) = re.findall(r"```yaml\n(.*?)```", page, flags=re.S)
+    strip = lambda text: [line.split("#")[0].rstrip() for line in text.splitlines()  # noqa: E731
+                          if line.split("#")[0].strip()]
+    assert strip(block) == strip((root / "examples" / "ppo_pbt.yaml").read_text())
+    assert isinstance(load_sweep(root / "examples" / "ppo_pbt.yaml").build_sampler(1), PBT)

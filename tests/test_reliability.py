@@ -91,6 +91,14 @@ def _alive(pid: int) -> bool:
         return f.read().rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _wait_dead(pid: int, seconds: float = 5) -> None:
+    """Wait (a little: processes take a moment to be reaped) until ``pid`` is gone."""
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} outlived its trial"
+        time.sleep(0.1)
+
+
 def _running(trials: list[optuna.trial.FrozenTrial]) -> list[int]:
     return [t.number for t in trials if t.state == TrialState.RUNNING]
 
@@ -317,18 +325,17 @@ def test_command_children_do_not_outlive_the_sweep(tmp_path: Path, isolation: st
     out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
     (pid,) = _child_pids(tmp_path)
-    assert not _alive(pid)
+    _wait_dead(pid, 2)
 
 
 def test_command_killed_with_its_children_at_the_time_limit(tmp_path: Path) -> None:
-    path = _command_sweep(tmp_path, "hang", trial_timeout="4")
+    path = _command_sweep(tmp_path, "hang", trial_timeout="10")
     out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path, timeout=90)
     assert out.returncode == 1, out.stderr  # nothing completed
     (t,) = _trials(f"sqlite:///{tmp_path}/sweeps/hang/study.db", "hang")
-    assert t.system_attrs["hpo:fail_reason"] == "killed at the time limit of 4 s per trial"
+    assert t.system_attrs["hpo:fail_reason"] == "killed at the time limit of 10 s per trial"
     (pid,) = _child_pids(tmp_path)
-    time.sleep(0.5)
-    assert not _alive(pid)
+    _wait_dead(pid)
 
 
 @pytest.mark.parametrize("isolation", ["process", "none"])
@@ -348,9 +355,23 @@ def test_command_killed_with_its_children_on_ctrl_c(tmp_path: Path, isolation: s
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     (pid,) = _child_pids(tmp_path)
-    time.sleep(0.5)
-    assert not _alive(pid)
+    _wait_dead(pid)
     assert _running(_trials(f"sqlite:///{tmp_path}/sweeps/hang/study.db", "hang")) == []
+
+
+@pytest.mark.parametrize("isolation", ["process", "none"])
+def test_command_dies_with_a_sigkilled_sweep(tmp_path: Path, isolation: str) -> None:
+    path = _command_sweep(tmp_path, "hang", isolation=isolation)
+    proc = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
+                            env=_env(), stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not _child_pids(tmp_path):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep's group; the command has its own
+    proc.wait(30)
+    (pid,) = _child_pids(tmp_path)
+    _wait_dead(pid, 10)  # its supervisor gives it 3 s to exit
 
 
 @pytest.mark.parametrize("mode", ["string", "bool"])

@@ -48,6 +48,7 @@ __all__ = ["CommandObjective", "kill_commands"]
 _BUILTIN = ("trial_number", "trial_dir", "start", "stop")
 _GROUPS: set[int] = set()  # process groups of the commands this process is running
 _GROUPS_LOCK = threading.Lock()
+_SUPERVISE = str(Path(__file__).with_name("_supervise.py"))
 
 
 def kill_commands() -> None:
@@ -58,14 +59,6 @@ def kill_commands() -> None:
     for pgid in groups:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-
-
-def _command_setup() -> None:
-    """In the command's process, before exec: die with the process that started it."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _end_group(proc: subprocess.Popen, grace: float = 3.0) -> None:
@@ -131,10 +124,13 @@ class CommandObjective:
         cmd = self.command.format(**quoted)
         env = {**os.environ, "HPO_TRIAL_NUMBER": str(trial.number),
                "HPO_TRIAL_DIR": str(trial_dir), "HPO_START": str(start), "HPO_STOP": str(stop)}
+        # the command runs under a small supervisor that leads its process group and
+        # kills the group if this process dies, even by SIGKILL
+        argv = [sys.executable, "-I", "-S", _SUPERVISE, str(os.getpid()), cmd]
         with _GROUPS_LOCK:  # registered before a signal could ask to kill it
-            proc = subprocess.Popen(cmd, shell=True, cwd=self.workdir, env=env, text=True,
+            proc = subprocess.Popen(argv, cwd=self.workdir, env=env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    process_group=0, preexec_fn=_command_setup)
+                                    process_group=0)
             _GROUPS.add(proc.pid)
         last: list[float] | None = None
         n_lines = 0

@@ -3,6 +3,7 @@ real storages (SQLite files, PostgreSQL)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -103,7 +105,8 @@ def _running(trials: list[optuna.trial.FrozenTrial]) -> list[int]:
     return [t.number for t in trials if t.state == TrialState.RUNNING]
 
 
-def _stepper_sweep(tmp_path: Path, name: str, trials: int, workers: int) -> Path:
+def _stepper_sweep(tmp_path: Path, name: str, trials: int, workers: int,
+                   storage: str | None = None) -> Path:
     return _write(tmp_path / f"{name}.yaml", f"""\
         name: {name}
         objective: runner_objectives:stepper
@@ -112,7 +115,7 @@ def _stepper_sweep(tmp_path: Path, name: str, trials: int, workers: int) -> Path
         workers: {workers}
         heartbeat_interval: 0.5
         grace_period: 30
-        """)
+        """ + (f"storage: {storage}\n" if storage else ""))
 
 
 def _slow_in_flight(ts: list[optuna.trial.FrozenTrial], n: int) -> bool:
@@ -124,21 +127,34 @@ def _slow_in_flight(ts: list[optuna.trial.FrozenTrial], n: int) -> bool:
 # -- nothing stuck ------------------------------------------------------------------------
 
 
-def test_sweep_sigkilled_and_restarted_retries_dead_trials_at_once(tmp_path: Path) -> None:
-    path = _stepper_sweep(tmp_path, "kill", trials=3, workers=2)
-    url = f"sqlite:///{tmp_path}/sweeps/kill/study.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path, study_name: str) -> Iterator[str]:
+    """A SQLite file, or the test PostgreSQL server (the study deleted afterwards)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/study.db"
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield url
+    with contextlib.suppress(KeyError):
+        optuna.delete_study(study_name=study_name, storage=hpo.study.resolve_storage(url))
+
+
+def test_sweep_sigkilled_and_restarted_retries_dead_trials_at_once(
+        tmp_path: Path, storage_url: str, study_name: str) -> None:
+    name, url = study_name, storage_url
+    path = _stepper_sweep(tmp_path, name, trials=3, workers=2, storage=url)
     victim = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
                               env=_env(HPO_TEST_SLOW_STEPS="1"), stderr=subprocess.DEVNULL,
                               start_new_session=True)
-    _wait_for(url, "kill", lambda ts: _slow_in_flight(ts, 2))
+    _wait_for(url, name, lambda ts: _slow_in_flight(ts, 2))
     os.killpg(victim.pid, signal.SIGKILL)  # the whole process group, children too
     victim.wait(30)
-    assert len(_running(_trials(url, "kill"))) == 2
+    assert len(_running(_trials(url, name))) == 2
     start = time.monotonic()
     out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert time.monotonic() - start < 30 + 5, "it waited for the grace period"
-    trials = _trials(url, "kill")
+    trials = _trials(url, name)
     assert _running(trials) == []
     assert counted(trials) == 3
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3

@@ -11,6 +11,7 @@ module is the one place that turns the trials of a study into that picture:
 - :func:`reached_trials` / :func:`best_trial` / :func:`best_trials` compare
   configurations at the largest resource any of them reached, never a value after one
   epoch against one after 81;
+- :func:`chains` groups the trials by configuration (or PBT member);
 - :func:`consumed` adds up the resource the trials used.
 
 Example:
@@ -34,7 +35,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
 
-__all__ = ["best_trial", "best_trials", "config_ids", "consumed", "reached_trials", "segment"]
+__all__ = ["best_trial", "best_trials", "chains", "config_ids", "consumed", "reached_trials",
+           "segment"]
 
 Number = int | float
 
@@ -62,6 +64,25 @@ def config_ids(trials: Sequence[FrozenTrial]) -> dict[int, int]:
             link = attrs.get(_attrs.PARENT, attrs.get(_attrs.RETRY_OF))
             link = out.get(link, link) if link is not None else t.number
         out[t.number] = link
+    return out
+
+
+def chains(trials: Sequence[FrozenTrial]) -> dict[str, list[FrozenTrial]]:
+    """The trials of each configuration in number order, keyed ``"member 3"`` for a
+    population member (PBT: its segments, exploits included) or ``"config 12"`` for a
+    scheduler's or an extended configuration (a chain of continuations)."""
+    ids = config_ids(trials)
+    member_of: dict[int, int] = {}
+    out: dict[str, list[FrozenTrial]] = {}
+    for t in trials:
+        attrs = t.system_attrs
+        member = attrs.get(_attrs.MEMBER, member_of.get(attrs.get(_attrs.RETRY_OF, -1)))
+        if member is not None:
+            member_of[t.number] = member
+            key = f"member {member}"
+        else:
+            key = f"config {ids[t.number]}"
+        out.setdefault(key, []).append(t)
     return out
 
 

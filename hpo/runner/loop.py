@@ -37,7 +37,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo import _attrs
+from hpo import _attrs, _segments
 from hpo.objective import suggest
 from hpo.runner.executors import Executor
 from hpo.runner.outcome import Outcome
@@ -109,19 +109,6 @@ def counted(trials: Sequence[FrozenTrial]) -> int:
                or (t.state == TrialState.FAIL and t.number not in retried))
 
 
-def spent(trials: Sequence[FrozenTrial]) -> float:
-    """Resource the finished trials used (up to their last report if pruned)."""
-    total = 0.0
-    for t in trials:
-        if not t.state.is_finished() or _attrs.STOP not in t.system_attrs:
-            continue
-        start, stop = t.system_attrs.get(_attrs.START, 0), t.system_attrs[_attrs.STOP]
-        if t.state != TrialState.COMPLETE and t.intermediate_values:
-            stop = min(stop, max(t.intermediate_values) + 1)
-        total += max(0.0, stop - start)
-    return total
-
-
 class WorkerLoop:
     """Runs trials of ``study`` on ``executor`` until ``budget`` is reached or stopped.
 
@@ -181,7 +168,8 @@ class WorkerLoop:
     def _budget_reached(self, trials: Sequence[FrozenTrial]) -> bool:
         if self.budget.trials is not None and counted(trials) >= self.budget.trials:
             return True
-        return self.budget.resource is not None and spent(trials) >= self.budget.resource
+        return self.budget.resource is not None and \
+            _segments.consumed(trials) >= self.budget.resource
 
     def _next_trial(self, slot: int) -> optuna.Trial | object | None:
         """Ask for the next trial (its heartbeat started); None when the budget is

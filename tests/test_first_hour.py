@@ -152,3 +152,51 @@ def test_decorator_keeps_the_signature_for_type_checkers(tmp_path: Path) -> None
     assert "Objective[[lr: float =, layers: int =], float]" in out.stdout, out.stdout
     errors = [ln for ln in out.stdout.splitlines() if ": error:" in ln]
     assert len(errors) == 1 and "use.py:10:" in errors[0], out.stdout
+
+
+def _curves_study(url: str, n: int) -> optuna.Study:
+    study = hpo.create_study(storage=url, study_name="curves", direction="maximize")
+    study._storage.set_study_system_attr(study._study_id, "hpo:sweep",
+                                         {"metric": {"name": "return", "direction": "maximize"}})
+
+    def objective(trial: optuna.Trial) -> float:
+        lr, width = trial.suggest_float("lr", 0, 1), trial.suggest_int("width", 1, 8)
+        for step in range(5):
+            trial.report(lr * step + width, step)
+            if trial.number % 3 == 2 and step == 2:
+                raise optuna.TrialPruned()
+        return lr * 4 + width
+
+    study.optimize(objective, n_trials=n)
+    return study
+
+
+def test_plots_name_the_metric_and_show_pruned_curves(tmp_path: Path) -> None:
+    from hpo.cli.plots import curves_figure
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    study = _curves_study(url, 6)
+    fig = curves_figure(study)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "return" and ax.get_xlabel() == "step"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["completed", "pruned"]
+    out = _hpo("plot", "--study", "curves", "--storage", url, "--out", str(tmp_path / "png"),
+               cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr
+    assert {p.name for p in (tmp_path / "png").iterdir()} == {"history.png", "curves.png"}
+    assert "importances and slice: not drawn, 4 completed trial(s)" in out.stderr
+    out = _hpo("plot", "--study", "curves", "--storage", url, "--out", str(tmp_path / "html"),
+               "--format", "html", cwd=tmp_path, timeout=240)
+    assert out.returncode == 0, out.stderr
+    report = (tmp_path / "html" / "report.html").read_text()
+    assert report.count("data:image/png;base64,") == 2
+
+
+def test_importances_with_enough_trials(tmp_path: Path) -> None:
+    from hpo.cli.plots import write_plots
+
+    study = _curves_study(f"sqlite:///{tmp_path}/i.db", 15)
+    notes: list[str] = []
+    names = {p.name for p in write_plots(study, tmp_path / "i", note=notes.append)}
+    assert {"importances.png", "slice.png", "curves.png", "history.png"} <= names
+    assert notes == []

@@ -269,7 +269,8 @@ def _plot(args: argparse.Namespace) -> int:
         from hpo.cli.sweepfile import load_sweep
 
         out = load_sweep(args.sweep).out / "plots"
-    for path in write_plots(study, Path(out or "plots"), fmt=args.format):
+    for path in write_plots(study, Path(out or "plots"), fmt=args.format,
+                            note=lambda line: print(f"hpo plot: {line}", file=sys.stderr)):
         print(path)
     return 0
 

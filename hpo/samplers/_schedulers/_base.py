@@ -113,7 +113,8 @@ class Scheduler(BaseSampler):
 
     def levels(self, study: Study) -> list[Number]:
         """The rung resources this study runs, lowest first (after any deepening)."""
-        return self._ladder_of(study)[0].levels(self._ladder_of(study)[1])
+        ladder, current = self._ladder_of(study)
+        return ladder.levels(current)
 
     def _ladder_of(self, study: Study) -> tuple[Ladder, Number]:
         storage, sid = study._storage, study._study_id

@@ -58,3 +58,27 @@ def test_sweep_files_in_the_docs_are_accepted(tmp_path: Path, page: str) -> None
 def test_no_page_says_the_runner_is_being_built() -> None:
     for page in PAGES:
         assert "being built" not in (ROOT / page).read_text(), page
+
+
+def test_api_reference_is_generated_from_the_docstrings() -> None:
+    import importlib.util
+
+    import hpo
+    import hpo.runner
+
+    spec = importlib.util.spec_from_file_location("api_hook", ROOT / "docs" / "hooks" / "api.py")
+    assert spec is not None and spec.loader is not None
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    page = (ROOT / "docs" / "api.md").read_text()
+    assert hook.MARKER in page
+    text = hook.on_page_markdown(page, page=None)
+    assert hook.MARKER not in text
+    for name in [*hpo.__all__, *hpo.runner.__all__]:
+        obj = getattr(hpo, name, None) or getattr(hpo.runner, name)
+        if callable(obj):
+            assert f"`hpo.{name}`" in text or f"`hpo.runner.{name}`" in text, name
+    assert hpo.create_study.__doc__.splitlines()[0] in text
+    mkdocs = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert "docs/hooks/api.py" in mkdocs["hooks"]
+    assert {"API reference": "api.md"} in mkdocs["nav"]

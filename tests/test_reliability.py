@@ -523,7 +523,8 @@ def test_repeated_initial_failures_stop_the_sweep(tmp_path: Path) -> None:
     out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 1
     assert out.stderr.count("the first 3 trials all failed with the same error") == 1
-    assert "RuntimeError: out of memory at step 7" in out.stderr
+    assert out.stderr.count("RuntimeError: out of memory at step 7") == 2  # trial 0, summary
+    assert "trial 2 fail: as trial 0" in out.stderr
     assert len(_trials(f"sqlite:///{tmp_path}/sweeps/f/study.db", "f")) == 3
 
 

@@ -139,6 +139,7 @@ class WorkerLoop:
         self._lock = threading.Lock()
         self._in_flight: dict[int, optuna.Trial] = {}  # number -> trial this loop started
         self._initial_failures: list[str] = []
+        self._reasons: dict[str, int] = {}  # failure reason (numbers masked) -> first trial
         self._any_success = False
         self._stop = threading.Event()
         self._last_stale_check = 0.0
@@ -225,7 +226,9 @@ class WorkerLoop:
             else:
                 # reason and retry first: a finished trial's attributes cannot change
                 record_failure_id(storage, trial._trial_id, outcome.reason, outcome.traceback)
-                self._write(f"trial {trial.number} {outcome.kind}: {outcome.reason}")
+                first = self._reasons.setdefault(_signature(outcome.reason), trial.number)
+                self._write(f"trial {trial.number} {outcome.kind}: " + (
+                    outcome.reason if first == trial.number else f"as trial {first}"))
                 frozen = storage.get_trial(trial._trial_id)
                 again = None
                 if outcome.kind == "interrupted":

@@ -47,14 +47,17 @@ def _target(parser: argparse.ArgumentParser) -> None:
 
 
 def _open(args: argparse.Namespace) -> optuna.Study:
+    """The study to read (status, best, plot): nothing is sampled, so no model-based
+    sampler is built (it would import torch for nothing)."""
+    reader = optuna.samplers.RandomSampler()
     if args.sweep:
         from hpo.cli.sweepfile import load_sweep
 
         cfg = load_sweep(args.sweep)
-        return hpo.load_study(study_name=cfg.name, storage=cfg.storage_url)
+        return hpo.load_study(study_name=cfg.name, storage=cfg.storage_url, sampler=reader)
     if not args.study:
         raise ValueError("give a sweep file or --study NAME (with --storage URL)")
-    return hpo.load_study(study_name=args.study, storage=args.storage)
+    return hpo.load_study(study_name=args.study, storage=args.storage, sampler=reader)
 
 
 def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

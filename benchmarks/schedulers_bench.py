@@ -597,6 +597,38 @@ def run_deepen(task: tuple[str, str, int, dict[str, Any]]) -> dict[str, Any]:
             "utilisation": res.busy_time / (4 * res.sim_time) if res.sim_time else 0.0}
 
 
+def _first_reaching(run: dict[str, Any], target: float) -> float:
+    """Consumed units at which the run's regret first is <= target (inf if never)."""
+    for c, _t, inc in run["incumbent_steps"]:
+        if inc - run["optimum"] <= target:
+            return c
+    return float("inf")
+
+
+def _time_to_target(runs: list[dict[str, Any]], problems: list[str], budget: float) -> str:
+    """Resource each system needs to reach the regret the fresh Hyperband has at half the
+    budget (median over seeds), so that most runs of both get there."""
+    rows = []
+    for pname in problems:
+        pr = [r for r in runs if r["problem"] == pname]
+        hb = [r for r in pr if r["system"] == "hpo-hyperband-fresh"]
+        idhb = [r for r in pr if r["system"] == "hpo-idhb-deepen"]
+        if not hb or not idhb:
+            continue
+        R = hb[0]["max_resource"]
+        target = float(np.median([regret_at(r, budget * R / 2) for r in hb]))
+        a = float(np.median([_first_reaching(r, target) for r in idhb]))
+        b = float(np.median([_first_reaching(r, target) for r in hb]))
+        rows.append([pname, _fmt(target), f"{a / R:.1f}", f"{b / R:.1f}",
+                     f"{a / b:.2f}" if np.isfinite(a) and b > 0 else "-"])
+    return ("Resource to reach a target regret = the fresh Hyperband's median regret at half "
+            f"the budget ({budget / 2:g} x max_resource): median over seeds of the first "
+            "consumed resource with regret <= target, x max_resource (inf: more than half "
+            "the seeds never got there); IDHB's includes its phase at r1:\n\n"
+            + _md(["problem", "target regret", "IDHB deepened", "Hyperband fresh",
+                   "ratio"], rows))
+
+
 def cmd_deepen(args: argparse.Namespace) -> None:
     _quiet()
     for cls_name in ("IDHB", "Hyperband"):
@@ -617,6 +649,7 @@ def cmd_deepen(args: argparse.Namespace) -> None:
                              r["seed"]))
     checkpoints = [float(c) for c in args.checkpoints.split(",")]
     text = report(runs, checkpoints, problems, systems)
+    text += "\n\n" + _time_to_target(runs, problems, args.budget)
     deep = [r["deepened_at"] for r in runs if r["system"] == "hpo-idhb-deepen"]
     print(f"IDHB ran at max_resource {args.r1} for {args.first:g} x {args.r1} units "
           f"(median {statistics.median(deep):.0f}), then deepened to {args.r2}; regret at "

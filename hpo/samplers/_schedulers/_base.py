@@ -79,6 +79,7 @@ class Scheduler(BaseSampler):
         self._seen: tuple[int, dict[str, list[Config]]] | None = None
         self._views: dict[int, Study] = {}
         self._readers: dict[tuple[int, int, Number], ConfigReader] = {}
+        self._finished: dict[int, set[str]] = {}  # top rung -> brackets known finished
 
     # -- what subclasses define ----------------------------------------------------------
 
@@ -99,7 +100,7 @@ class Scheduler(BaseSampler):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["_lock"]
-        state["_readers"], state["_seen"], state["_views"] = {}, None, {}
+        state["_readers"], state["_seen"], state["_views"], state["_finished"] = {}, None, {}, {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -173,6 +174,7 @@ class Scheduler(BaseSampler):
 
             reader = ConfigReader(study.direction, rung_of)
             self._readers = {key: reader}  # one study at a time
+            self._finished = {}
         return reader.read(study.get_trials(deepcopy=False))
 
     def brackets(self, study: Study) -> list[dict[str, Any]]:
@@ -203,17 +205,25 @@ class Scheduler(BaseSampler):
     def _decide(self, study: Study, trial: FrozenTrial, configs: dict[str, list[Config]],
                 top: int) -> Promote | New:
         if self._synchronous:
+            # A finished bracket stays finished until the ladder changes (a deepening
+            # makes a new reader): no new configuration joins it, nothing in it is pending.
+            finished = self._finished.setdefault(top, set())
             iterations = [int(key.split("/")[0]) for key in configs] or [-1]
             for it in range(0, max(iterations) + 2):
                 for first in self._firsts(top):
                     key = f"{it}/{first}"
-                    promos, new, _ = plan_synchronous(
+                    if key in finished:
+                        continue
+                    promos, new, done = plan_synchronous(
                         configs.get(key, []), first, top, self._size(first, top), self._keep,
                         self._variant)
                     if promos:
                         return promos[0]
                     if new:
                         return New(key, first)
+                    if done and not any(math.isinf(v) for c in configs.get(key, [])
+                                        for v in c.scores.values()):
+                        finished.add(key)  # (one with a failure may still see a retry)
             raise AssertionError("unreachable: a new iteration always has room")
         firsts = self._firsts(top)
         for first in firsts:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -174,3 +175,53 @@ def test_ppo_under_asha_continues_from_its_checkpoint(tmp_path: Path) -> None:
     best = min(study.trials[:3], key=lambda t: -t.value)
     assert hpo.lineage(study.trials[3], study)[0].number == best.number
     assert study.trials[3].params == best.params
+
+
+def test_idhb_sweep_deepens_from_the_command_line(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+        name: deep
+        objective: scheduler_objectives:segmented
+        sampler: {name: idhb, min_resource: 1, max_resource: 4, reduction_factor: 2, seed: 0}
+        budget: {trials: 14}
+        isolation: none
+        """)
+    assert _hpo("sweep", str(path), "--no-progress", cwd=tmp_path).returncode == 0
+    low = _hpo("sweep", str(path), "--no-progress", "--max-resource", "3", cwd=tmp_path)
+    assert low.returncode == 2 and "max_resource: must exceed the study's current maximum " \
+        "resource 4, got 3" in low.stderr
+    odd = _hpo("sweep", str(path), "--no-progress", "--max-resource", "6", cwd=tmp_path)
+    assert odd.returncode == 2 and "allowed: 8, 16, 32" in odd.stderr
+    out = _hpo("sweep", str(path), "--no-progress", "--max-resource", "8", "--trials", "35",
+               cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "maximum resource raised to 8; rungs 1, 2, 4, 8" in out.stderr
+    study = hpo.load_study(study_name="deep", storage=f"sqlite:///{tmp_path}/sweeps/deep/study.db")
+    assert len(study.trials) == 35  # as many as one fresh Hyperband(R=8): nothing redone
+    assert max(hpo.budget(t)[1] for t in study.trials) == 8
+    _check_chains(study)
+    # running the same command again resumes; it does not deepen twice
+    again = _hpo("sweep", str(path), "--no-progress", "--max-resource", "8", "--trials", "35",
+                 cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    status = _hpo("status", str(path), cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    assert "consumed" in status.stdout and "at 8" in status.stdout
+    best = _hpo("best", str(path), cwd=tmp_path)
+    assert best.returncode == 0
+    number = json.loads(best.stdout)["number"]
+    assert hpo.budget(study.trials[number])[1] == 8  # compared at the largest resource
+    plot = _hpo("plot", str(path), "--out", str(tmp_path / "plots"), cwd=tmp_path)
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "plots" / "curves.png").stat().st_size > 10_000
+
+
+def test_max_resource_needs_a_scheduler(tmp_path: Path) -> None:
+    path = _sweep(tmp_path, """\
+        name: tpe
+        objective: scheduler_objectives:segmented
+        sampler: {name: tpe}
+        budget: {trials: 2}
+        """)
+    out = _hpo("sweep", str(path), "--no-progress", "--max-resource", "8", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "--max-resource: sampler TPESampler has no maximum resource to raise" in out.stderr

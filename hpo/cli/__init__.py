@@ -73,13 +73,18 @@ def _best_rows(study: optuna.Study) -> list[dict[str, Any]]:
 
 
 def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: int | None,
-                progress: bool, allow_space_change: bool = False) -> int:
+                progress: bool, allow_space_change: bool = False,
+                deepen_to: float | None = None) -> int:
     from hpo.runner import RepeatedFailureError, _prepare
 
     # every setting is checked (and the study compared with the file) before the study
     # is created or its stored sweep settings are overwritten
     objective, directions = cfg.build_objective()
     sampler, pruner = cfg.build_sampler(len(directions)), cfg.build_pruner()
+    if deepen_to is not None and not hasattr(sampler, "deepen"):
+        raise ValueError(f"--max-resource: sampler {type(sampler).__name__} has no maximum "
+                         "resource to raise; it is for idhb, hyperband, successive_halving, "
+                         "asha")
     out = cfg.out
     storage = cfg.storage_url
     n_trials = trials if trials is not None else cfg.budget.trials
@@ -97,6 +102,14 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
         allow_space_change=allow_space_change, complete_space=cfg.command is not None,
         max_resource=cfg.max_resource,
     )
+    if deepen_to is not None and deepen_to == study.sampler.levels(study)[-1]:
+        deepen_to = None  # raised already (the same command, run again to resume)
+    if deepen_to is not None:  # IDHB: raise the maximum resource, reusing every result
+        rungs = study.sampler.deepen(study, int(deepen_to) if deepen_to == int(deepen_to)
+                                     and isinstance(study.sampler.levels(study)[-1], int)
+                                     else deepen_to)
+        print(f"sweep {cfg.name!r}: maximum resource raised to {deepen_to:g}; rungs "
+              f"{', '.join(f'{r:g}' for r in rungs)}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     study._storage.set_study_system_attr(study._study_id, _attrs.SWEEP,
                                          cfg.model_dump(mode="json"))
@@ -147,7 +160,8 @@ def _sweep(args: argparse.Namespace) -> int:
         cfg = cfg.model_copy(update={"output_dir": str(Path(args.output_dir).resolve())})
     return _run_config(cfg, workers=args.workers, gpus=args.gpus_per_trial, trials=args.trials,
                        progress=not args.no_progress,
-                       allow_space_change=args.allow_space_change)
+                       allow_space_change=args.allow_space_change,
+                       deepen_to=args.max_resource)
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -191,6 +205,7 @@ def _status_rows(study: optuna.Study) -> tuple[str, list[tuple[str, str]]]:
     total = (sweep.get("budget") or {}).get("trials")
     if total:
         rows.append(("budget", f"{counted(trials)} of {total} trials"))
+    rows += _segment_rows(study, trials, (sweep.get("budget") or {}).get("resource"))
     if _finished(study):
         for row in _best_rows(study)[:5]:
             rows.append((f"best #{row['number']}",
@@ -214,6 +229,39 @@ def _status_rows(study: optuna.Study) -> tuple[str, list[tuple[str, str]]]:
     for reason, n in reasons.most_common(5):
         rows.append((f"failed ({n})", reason))
     return f"study {study.study_name}: {len(trials)} trials", rows
+
+
+def _segment_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial],
+                  budget: float | None) -> list[tuple[str, str]]:
+    """Rows for a study of segments: consumed resource, the resource every configuration
+    (or PBT member) reached, the ten furthest with their latest value."""
+    from hpo import _segments
+
+    if not any(_attrs.STOP in t.system_attrs for t in trials):
+        return []
+    spent = _segments.consumed(trials)
+    rows = [("resource", f"{spent:g} consumed" + (f" of {budget:g}" if budget else ""))]
+    chains = _segments.chains(trials)
+    if len(chains) == len(trials) and not any(
+            _attrs.CONFIG in t.system_attrs or _attrs.MEMBER in t.system_attrs for t in trials):
+        return rows  # every trial its own configuration: nothing more to say
+    sign = -1.0 if len(study.directions) == 1 and study.direction.name == "MAXIMIZE" else 1.0
+    reached: list[tuple[float, float, str, str]] = []
+    for key, chain in chains.items():
+        done = [t for t in chain if t.state == TrialState.COMPLETE]
+        running = any(t.state == TrialState.RUNNING for t in chain)
+        if not done:
+            continue
+        last = max(done, key=lambda t: (_segments.segment(t) or (0, 0))[1])
+        stop = (_segments.segment(last) or (0, 0))[1]
+        value = last.values[0]
+        reached.append((stop, sign * value, key, f"at {stop:g}{', running' if running else ''}"
+                        f", value {value:.6g}, {json.dumps(last.params, default=str)}"))
+    by_stop = Counter(r[0] for r in reached)
+    rows.append(("reached", ", ".join(f"{n} at {stop:g}" for stop, n in sorted(by_stop.items()))))
+    for _, _, key, text in sorted(reached, key=lambda r: (-r[0], r[1]))[:10]:
+        rows.append((key, text))
+    return rows
 
 
 def _status_table(study: optuna.Study) -> Any:
@@ -328,6 +376,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run or resume the sweep a file describes")
     p.add_argument("file", help="the sweep file (YAML)")
     p.add_argument("--output-dir", help="overrides output_dir (and so the default storage)")
+    p.add_argument("--max-resource", type=float, default=None,
+                   help="raise the scheduler's maximum resource (IDHB deepening), e.g. 3x")
     runner_options(p)
     p.set_defaults(run=_sweep)
     p = sub.add_parser("worker", help="join a running sweep (any host with the storage)")

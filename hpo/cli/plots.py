@@ -3,7 +3,9 @@
 * ``history``: the metric (named on the axis) of every trial and the best so far;
 * ``curves``: the learning curve of every trial (its intermediate values), completed
   ones in colour, pruned ones in grey ending in a cross, failed ones in red, with a
-  three-entry legend;
+  three-entry legend; for a scheduler's or PBT's study, one curve per configuration
+  or member across its segments (:func:`segments_figure`), and for PBT the members'
+  hyperparameter schedules (``schedule``);
 * ``importances`` and ``slice``: only with enough completed trials to mean anything
   (otherwise a note says so); ``pareto`` for two or three objectives; ``lineage`` for
   studies with trial continuation.
@@ -23,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
 from hpo import _attrs
 
-__all__ = ["MIN_TRIALS_FOR_IMPORTANCES", "curves_figure", "write_plots"]
+__all__ = ["MIN_TRIALS_FOR_IMPORTANCES", "curves_figure", "schedule_figure", "segments_figure",
+           "write_plots"]
 
 MIN_TRIALS_FOR_IMPORTANCES = 10  # completed trials; fewer give noise, not importances
 
@@ -74,6 +78,108 @@ def curves_figure(study: optuna.Study) -> Any:
     return fig
 
 
+def _is_segmented(study: optuna.Study) -> bool:
+    return any(a.get(_attrs.CONFIG) is not None or a.get(_attrs.MEMBER) is not None
+               for t in study.get_trials(deepcopy=False) if (a := t.system_attrs))
+
+
+def segments_figure(study: optuna.Study) -> Any:
+    """Learning curves of every configuration across its segments (a matplotlib Figure).
+
+    A scheduler's configuration is one line over all its segments: those that reached
+    the top resource in colour, the others (paused or stopped at a lower rung) in grey,
+    running ones dashed; the rungs are dotted vertical lines. A PBT member is one line
+    per member; a dot marks each exploit (the member copied another one there).
+    """
+    import matplotlib.pyplot as plt
+
+    from hpo import _segments
+
+    trials = study.get_trials(deepcopy=False)
+    groups = _segments.chains(trials)
+    rungs = sorted({s[1] for t in trials if (s := _segments.segment(t)) is not None})
+    top = max(rungs, default=None)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    members = any(key.startswith("member") for key in groups)
+    colours = plt.get_cmap("tab10")
+    labelled: set[str] = set()
+    for i, (key, chain) in enumerate(sorted(groups.items(), key=lambda kv: kv[1][0].number)):
+        points = sorted((step, v) for t in chain for step, v in t.intermediate_values.items())
+        if not points:  # no reports: one point per segment, at its stop
+            points = [(s[1], t.values[0]) for t in chain
+                      if t.values is not None and (s := _segments.segment(t)) is not None]
+        if not points:
+            continue
+        xs, ys = zip(*points, strict=True)
+        running = any(t.state == TrialState.RUNNING for t in chain)
+        reached = max((s[1] for t in chain if t.state == TrialState.COMPLETE
+                       and (s := _segments.segment(t)) is not None), default=None)
+        if members:
+            style = dict(color=colours(i % 10), lw=1.2, label=key)
+        elif reached == top:
+            label = None if "top" in labelled else f"reached {top}"
+            labelled.add("top")
+            style = dict(color="tab:blue", lw=1.4, label=label)
+        else:
+            label = None if "paused" in labelled else "paused or stopped lower"
+            labelled.add("paused")
+            style = dict(color="tab:gray", lw=0.8, alpha=0.6, label=label)
+        if running:
+            style["ls"] = "--"
+        ax.plot(xs, ys, **style)
+        if members:
+            for t in chain:
+                if _attrs.EXPLOIT in t.system_attrs and (s := _segments.segment(t)):
+                    near = min(points, key=lambda p: abs(p[0] - s[0]))
+                    ax.plot([near[0]], [near[1]], "o", color=style["color"], ms=4)
+    if not members:
+        for r in rungs:
+            ax.axvline(r, color="black", lw=0.5, ls=":", alpha=0.5)
+    ax.set_xlabel("resource")
+    ax.set_ylabel(metric_names(study)[0])
+    what = "members (dots: exploits)" if members else "configurations across their segments"
+    ax.set_title(f"{study.study_name}: {what}")
+    ax.legend(loc="best", fontsize="small", ncol=2 if members and len(groups) > 6 else 1)
+    return fig
+
+
+def schedule_figure(study: optuna.Study) -> Any:
+    """Each PBT member's hyperparameters over the resource (one panel per numeric
+    parameter, log scale where the distribution is log), exploits marked."""
+    import matplotlib.pyplot as plt
+
+    from hpo import _segments
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    groups = {k: v for k, v in _segments.chains(trials).items() if k.startswith("member")}
+    names = [n for n, d in (trials[0].distributions.items() if trials else [])
+             if isinstance(d, (FloatDistribution, IntDistribution))]
+    fig, axes = plt.subplots(len(names) or 1, 1, figsize=(8, 2.2 * max(1, len(names))),
+                             sharex=True, squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for row, name in enumerate(names):
+        ax = axes[row][0]
+        for i, (key, chain) in enumerate(sorted(groups.items())):
+            xs, ys = [], []
+            for t in chain:
+                s = _segments.segment(t)
+                if s is None or name not in t.params:
+                    continue
+                xs += [s[0], s[1]]
+                ys += [t.params[name]] * 2
+                if _attrs.EXPLOIT in t.system_attrs:
+                    ax.plot([s[0]], [t.params[name]], "o", color=colours(i % 10), ms=3)
+            ax.plot(xs, ys, color=colours(i % 10), lw=1.0, label=key if row == 0 else None)
+        if trials[0].distributions[name].log:
+            ax.set_yscale("log")
+        ax.set_ylabel(name)
+    axes[-1][0].set_xlabel("resource")
+    axes[0][0].set_title(f"{study.study_name}: hyperparameter schedules (dots: exploits)")
+    if names:
+        axes[0][0].legend(loc="best", fontsize="x-small", ncol=4)
+    return fig
+
+
 def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
            ) -> dict[str, Callable[[], Any]]:
     plots: dict[str, Callable[[], Any]] = {}
@@ -82,7 +188,11 @@ def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
     if len(study.directions) == 1:
         plots["history"] = lambda: backend.plot_optimization_history(
             study, target_name=names[0])
-        if any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+        if _is_segmented(study):  # schedulers, PBT: one curve per configuration / member
+            plots["curves"] = lambda: segments_figure(study)
+            if any(_attrs.MEMBER in t.system_attrs for t in study.get_trials(deepcopy=False)):
+                plots["schedule"] = lambda: schedule_figure(study)
+        elif any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
             plots["curves"] = lambda: curves_figure(study)
     else:
         for i in range(len(study.directions)):

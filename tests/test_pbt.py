@@ -235,3 +235,16 @@ def test_the_pbt_page_runs_as_written(tmp_path: Path, monkeypatch) -> None:  # t
                           if line.split("#")[0].strip()]
     assert strip(block) == strip((root / "examples" / "ppo_pbt.yaml").read_text())
     assert isinstance(load_sweep(root / "examples" / "ppo_pbt.yaml").build_sampler(1), PBT)
+
+
+def test_synchronous_pbt_never_waits_for_a_dead_member() -> None:
+    def flaky(trial: optuna.Trial) -> float:
+        if trial.number == 5:  # member 1's second segment dies for good (no retries here)
+            raise RuntimeError("diverged")
+        return toy(trial)
+
+    pbt = PBT(4, 4, 16, synchronous=True, seed=0)
+    study = _study(pbt)
+    study.optimize(flaky, n_trials=200, catch=(RuntimeError,))
+    assert [m.stop for m in pbt.population(study)] == [16] * 4
+    assert study.trials[5].state == TrialState.FAIL

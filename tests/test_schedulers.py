@@ -389,3 +389,23 @@ def test_the_schedulers_page_runs_as_written(tmp_path: Path, monkeypatch) -> Non
     assert strip(yaml_block) == strip(example)
     cfg = load_sweep(DOCS.parent / "examples" / "ppo_asha.yaml")
     assert isinstance(cfg.build_sampler(1), ASHA)
+
+
+def test_optunas_stop_only_pruners_work_with_hpos_gp_sampler() -> None:
+    from hpo.samplers import GPSampler
+
+    def curve(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        for step in range(9):
+            trial.report(_loss(x, step + 1), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned
+        return _loss(x, 9)
+
+    study = hpo.create_study(storage="sqlite:///:memory:",
+                             sampler=GPSampler(seed=0, n_startup_trials=5),
+                             pruner=optuna.pruners.HyperbandPruner(1, 9, 3))
+    study.optimize(curve, n_trials=20)
+    states = Counter(t.state for t in study.trials)
+    assert states[TrialState.PRUNED] > 0 and states[TrialState.COMPLETE] > 0
+    assert study.best_value < 0.2

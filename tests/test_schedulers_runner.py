@@ -225,3 +225,22 @@ def test_max_resource_needs_a_scheduler(tmp_path: Path) -> None:
     out = _hpo("sweep", str(path), "--no-progress", "--max-resource", "8", cwd=tmp_path)
     assert out.returncode == 2
     assert "--max-resource: sampler TPESampler has no maximum resource to raise" in out.stderr
+
+
+def test_asha_on_ray_workers(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is in the 'ray' extra")
+    path = _sweep(tmp_path, """\
+        name: ray-asha
+        objective: scheduler_objectives:segmented
+        sampler: {name: asha, min_resource: 1, max_resource: 9, seed: 0}
+        budget: {trials: 8}
+        workers: 2
+        backend: ray
+        """)
+    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    study = hpo.load_study(study_name="ray-asha",
+                           storage=f"sqlite:///{tmp_path}/sweeps/ray-asha/study.db")
+    assert len(study.trials) == 8
+    _check_chains(study)
+    assert {hpo.budget(t)[1] for t in study.trials} >= {1, 3}

@@ -64,3 +64,15 @@ class TestMOPBTOptunaCases(MultiObjectiveSamplerTestCase):
     @pytest.fixture
     def sampler(self):  # type: ignore[no-untyped-def]
         return lambda: MOPBT(2, 1, 1000, seed=0)
+
+
+def test_plots_of_a_mopbt_study(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    from hpo.cli.plots import write_plots
+
+    study = hpo.create_study(directions=["maximize", "minimize"], sampler=MOPBT(4, 8, 24, seed=0),
+                             storage="sqlite:///:memory:", artifact_dir=tempfile.mkdtemp())
+    study.optimize(tradeoff, n_trials=500)
+    names = {p.name for p in write_plots(study, tmp_path)}
+    assert {"fronts.png", "schedule.png", "pareto.png"} <= names
+    assert (tmp_path / "fronts.png").stat().st_size > 10_000

@@ -248,3 +248,14 @@ def test_synchronous_pbt_never_waits_for_a_dead_member() -> None:
     study.optimize(flaky, n_trials=200, catch=(RuntimeError,))
     assert [m.stop for m in pbt.population(study)] == [16] * 4
     assert study.trials[5].state == TrialState.FAIL
+
+
+def test_plots_of_a_pbt_study(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from hpo.cli.plots import write_plots
+
+    study = _study(PBT(4, 8, 40, seed=0))
+    study.optimize(toy, n_trials=1000)
+    names = {p.name for p in write_plots(study, tmp_path / "plots")}
+    assert {"curves.png", "schedule.png", "lineage.png"} <= names
+    assert (tmp_path / "plots" / "schedule.png").stat().st_size > 10_000

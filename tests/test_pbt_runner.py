@@ -5,30 +5,14 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import optuna
+from cli_helpers import run_hpo, start_hpo, sweep_file, wait_for
 from optuna.trial import TrialState
 
 import hpo
 from hpo import _attrs
-
-TESTS = Path(__file__).resolve().parent
-HPO = str(Path(sys.executable).with_name("hpo"))
-
-
-def _sweep(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "sweep.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(TESTS), **extra}
 
 
 def _check_population(study: optuna.Study, n: int, top: int) -> None:
@@ -51,7 +35,7 @@ def _check_population(study: optuna.Study, n: int, top: int) -> None:
 
 
 def test_pbt_sweep_with_fewer_workers_than_members(tmp_path: Path) -> None:
-    path = _sweep(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: pbt
         objective: pbt_objectives:toy
         sampler: {name: pbt, population_size: 4, perturbation_interval: 4, max_resource: 16,
@@ -59,8 +43,7 @@ def test_pbt_sweep_with_fewer_workers_than_members(tmp_path: Path) -> None:
         budget: {trials: 1000}
         workers: 2
         """)
-    out = subprocess.run([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300, env=_env())
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="pbt", storage=f"sqlite:///{tmp_path}/sweeps/pbt/study.db")
     assert len(study.trials) == 16  # the population finished: the sweep ended by itself
@@ -70,7 +53,7 @@ def test_pbt_sweep_with_fewer_workers_than_members(tmp_path: Path) -> None:
 
 def test_pbt_workers_on_postgresql_and_a_killed_worker(tmp_path: Path, postgres_url: str,
                                                        study_name: str) -> None:
-    path = _sweep(tmp_path, f"""\
+    path = sweep_file(tmp_path, f"""\
         name: {study_name}
         objective: pbt_objectives:toy
         sampler: {{name: pbt, population_size: 4, perturbation_interval: 4, max_resource: 16,
@@ -80,25 +63,15 @@ def test_pbt_workers_on_postgresql_and_a_killed_worker(tmp_path: Path, postgres_
         heartbeat_interval: 0.5
         grace_period: 2
         """)
-    env = _env(HPO_TEST_SEGMENT_SLEEP="1.5")
-    victim = subprocess.Popen([HPO, "worker", str(path), "--no-progress"], cwd=tmp_path,
-                              env=env, stderr=subprocess.DEVNULL, start_new_session=True)
-    other = subprocess.Popen([HPO, "worker", str(path), "--no-progress"], cwd=tmp_path,
-                             env=env, stderr=subprocess.PIPE, text=True)
+    victim, other = (start_hpo("worker", str(path), "--no-progress", cwd=tmp_path,
+                               HPO_TEST_SEGMENT_SLEEP="1.5") for _ in range(2))
     try:
-        deadline = time.monotonic() + 120
-        while True:  # kill one worker in the middle of a later segment
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-            try:
-                trials = hpo.load_study(study_name=study_name, storage=postgres_url).trials
-            except ValueError:
-                continue
-            mine = [t for t in trials if t.state == TrialState.RUNNING
-                    and str(victim.pid) in t.system_attrs.get(_attrs.WORKER, "")
-                    and hpo.budget(t)[0] > 0]
-            if mine:
-                break
+        def victim_mid_segment(trials: list) -> bool:  # a later segment of the victim's
+            return any(t.state == TrialState.RUNNING and hpo.budget(t)[0] > 0
+                       and str(victim.pid) in t.system_attrs.get(_attrs.WORKER, "")
+                       for t in trials)
+
+        wait_for(postgres_url, study_name, victim_mid_segment, timeout=120)
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait(30)
         _, err = other.communicate(timeout=300)
@@ -120,7 +93,7 @@ def test_pbt_workers_on_postgresql_and_a_killed_worker(tmp_path: Path, postgres_
 
 
 def test_ppo_under_pbt_changes_lr_and_entropy_on_resume(tmp_path: Path) -> None:
-    path = _sweep(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: ppo-pbt
         objective: hpo.integrations.ppo:ppo_cartpole
         sampler: {name: pbt, population_size: 2, perturbation_interval: 2048,
@@ -129,8 +102,7 @@ def test_ppo_under_pbt_changes_lr_and_entropy_on_resume(tmp_path: Path) -> None:
         budget: {trials: 100}
         isolation: none
         """)
-    out = subprocess.run([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=400, env=_env())
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path, timeout=400)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="ppo-pbt",
                            storage=f"sqlite:///{tmp_path}/sweeps/ppo-pbt/study.db")

@@ -5,37 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 from collections import Counter
 from pathlib import Path
 
 import optuna
 import pytest
+from cli_helpers import TESTS, run_hpo, start_hpo, sweep_file, wait_for
 from optuna.trial import TrialState
 
 import hpo
 from hpo import _attrs, _segments
-
-TESTS = Path(__file__).resolve().parent
-HPO = str(Path(sys.executable).with_name("hpo"))
-
-
-def _sweep(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "sweep.yaml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(TESTS), **extra}
-
-
-def _hpo(*args: str, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([HPO, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=_env(**env))
 
 
 def _check_chains(study: optuna.Study) -> None:
@@ -55,20 +35,20 @@ def _check_chains(study: optuna.Study) -> None:
 
 
 def test_hyperband_sweep_in_worker_processes_resumes_its_brackets(tmp_path: Path) -> None:
-    path = _sweep(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: hb
         objective: scheduler_objectives:segmented
         sampler: {name: hyperband, min_resource: 1, max_resource: 9, seed: 0}
         budget: {trials: 12}
         workers: 2
         """)
-    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     url = f"sqlite:///{tmp_path}/sweeps/hb/study.db"
     study = hpo.load_study(study_name="hb", storage=url)
     assert len(study.trials) == 12
     _check_chains(study)
-    out = _hpo("sweep", str(path), "--no-progress", "--trials", "22", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", "--trials", "22", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="hb", storage=url)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
@@ -82,15 +62,14 @@ def test_hyperband_sweep_in_worker_processes_resumes_its_brackets(tmp_path: Path
 
 def test_asha_workers_share_a_postgresql_study(tmp_path: Path, postgres_url: str,
                                                study_name: str) -> None:
-    path = _sweep(tmp_path, f"""\
+    path = sweep_file(tmp_path, f"""\
         name: {study_name}
         objective: scheduler_objectives:segmented
         sampler: {{name: asha, min_resource: 1, max_resource: 9, seed: 0}}
         budget: {{trials: 24}}
         storage: {postgres_url}
         """)
-    procs = [subprocess.Popen([HPO, "worker", str(path), "--no-progress"], cwd=tmp_path,
-                              env=_env(), stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [start_hpo("worker", str(path), "--no-progress", cwd=tmp_path) for _ in range(3)]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
@@ -106,7 +85,7 @@ def test_asha_workers_share_a_postgresql_study(tmp_path: Path, postgres_url: str
 
 
 def test_a_worker_killed_mid_segment_costs_only_that_segment(tmp_path: Path) -> None:
-    path = _sweep(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: kill
         objective: scheduler_objectives:segmented
         sampler: {name: successive_halving, min_resource: 1, max_resource: 9, seed: 0}
@@ -115,24 +94,18 @@ def test_a_worker_killed_mid_segment_costs_only_that_segment(tmp_path: Path) -> 
         grace_period: 2
         """)
     url = f"sqlite:///{tmp_path}/sweeps/kill/study.db"
-    victim = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
-                              env=_env(HPO_TEST_STEP_SLEEP="0.6"), stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    deadline = time.monotonic() + 200
-    while True:  # wait until the top segment (3 -> 9) is half way
-        assert time.monotonic() < deadline
-        time.sleep(0.3)
-        try:
-            trials = hpo.load_study(study_name="kill", storage=url).trials
-        except ValueError:
-            continue
+    victim = start_hpo("sweep", str(path), "--no-progress", cwd=tmp_path,
+                       HPO_TEST_STEP_SLEEP="0.6")
+
+    def top_half_way(trials: list) -> bool:  # the top segment (3 -> 9) is half way
         top = [t for t in trials if t.system_attrs.get(_attrs.STOP) == 9]
-        if top and top[0].system_attrs.get(_attrs.CHECKPOINT_STEP, 0) >= 5:
-            break
+        return bool(top) and top[0].system_attrs.get(_attrs.CHECKPOINT_STEP, 0) >= 5
+
+    wait_for(url, "kill", top_half_way)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait(30)
     time.sleep(2.5)  # past the grace period
-    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="kill", storage=url)
     dead = [t for t in study.trials if t.state == TrialState.FAIL]
@@ -148,15 +121,15 @@ def test_a_worker_killed_mid_segment_costs_only_that_segment(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("resource", [30])
-def test_a_resource_budget_stops_the_sweep(tmp_path: Path, resource: int) -> None:
-    path = _sweep(tmp_path, f"""\
+def test_a_resource_budget_stops_thesweep_file(tmp_path: Path, resource: int) -> None:
+    path = sweep_file(tmp_path, f"""\
         name: res
         objective: scheduler_objectives:segmented
         sampler: {{name: asha, min_resource: 1, max_resource: 9, seed: 0}}
         budget: {{resource: {resource}}}
         isolation: none
         """)
-    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="res", storage=f"sqlite:///{tmp_path}/sweeps/res/study.db")
     spent = _segments.consumed(study.trials)
@@ -166,7 +139,7 @@ def test_a_resource_budget_stops_the_sweep(tmp_path: Path, resource: int) -> Non
 
 def test_ppo_under_asha_continues_from_its_checkpoint(tmp_path: Path) -> None:
     example = TESTS.parent / "examples" / "ppo_asha.yaml"
-    out = _hpo("sweep", str(example), "--no-progress", "--trials", "4", "--workers", "1",
+    out = run_hpo("sweep", str(example), "--no-progress", "--trials", "4", "--workers", "1",
                "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="ppo-asha", storage=f"sqlite:///{tmp_path}/out/study.db")
@@ -178,20 +151,20 @@ def test_ppo_under_asha_continues_from_its_checkpoint(tmp_path: Path) -> None:
 
 
 def test_idhb_sweep_deepens_from_the_command_line(tmp_path: Path) -> None:
-    path = _sweep(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: deep
         objective: scheduler_objectives:segmented
         sampler: {name: idhb, min_resource: 1, max_resource: 4, reduction_factor: 2, seed: 0}
         budget: {trials: 14}
         isolation: none
         """)
-    assert _hpo("sweep", str(path), "--no-progress", cwd=tmp_path).returncode == 0
-    low = _hpo("sweep", str(path), "--no-progress", "--max-resource", "3", cwd=tmp_path)
+    assert run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path).returncode == 0
+    low = run_hpo("sweep", str(path), "--no-progress", "--max-resource", "3", cwd=tmp_path)
     assert low.returncode == 2 and "max_resource: must exceed the study's current maximum " \
         "resource 4, got 3" in low.stderr
-    odd = _hpo("sweep", str(path), "--no-progress", "--max-resource", "6", cwd=tmp_path)
+    odd = run_hpo("sweep", str(path), "--no-progress", "--max-resource", "6", cwd=tmp_path)
     assert odd.returncode == 2 and "allowed: 8, 16, 32" in odd.stderr
-    out = _hpo("sweep", str(path), "--no-progress", "--max-resource", "8", "--trials", "35",
+    out = run_hpo("sweep", str(path), "--no-progress", "--max-resource", "8", "--trials", "35",
                cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "maximum resource raised to 8; rungs 1, 2, 4, 8" in out.stderr
@@ -200,36 +173,36 @@ def test_idhb_sweep_deepens_from_the_command_line(tmp_path: Path) -> None:
     assert max(hpo.budget(t)[1] for t in study.trials) == 8
     _check_chains(study)
     # running the same command again resumes; it does not deepen twice
-    again = _hpo("sweep", str(path), "--no-progress", "--max-resource", "8", "--trials", "35",
+    again = run_hpo("sweep", str(path), "--no-progress", "--max-resource", "8", "--trials", "35",
                  cwd=tmp_path)
     assert again.returncode == 0, again.stderr
-    status = _hpo("status", str(path), cwd=tmp_path)
+    status = run_hpo("status", str(path), cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     assert "consumed" in status.stdout and "at 8" in status.stdout
-    best = _hpo("best", str(path), cwd=tmp_path)
+    best = run_hpo("best", str(path), cwd=tmp_path)
     assert best.returncode == 0
     number = json.loads(best.stdout)["number"]
     assert hpo.budget(study.trials[number])[1] == 8  # compared at the largest resource
-    plot = _hpo("plot", str(path), "--out", str(tmp_path / "plots"), cwd=tmp_path)
+    plot = run_hpo("plot", str(path), "--out", str(tmp_path / "plots"), cwd=tmp_path)
     assert plot.returncode == 0, plot.stderr
     assert (tmp_path / "plots" / "curves.png").stat().st_size > 10_000
 
 
 def test_max_resource_needs_a_scheduler(tmp_path: Path) -> None:
-    path = _sweep(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: tpe
         objective: scheduler_objectives:segmented
         sampler: {name: tpe}
         budget: {trials: 2}
         """)
-    out = _hpo("sweep", str(path), "--no-progress", "--max-resource", "8", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", "--max-resource", "8", cwd=tmp_path)
     assert out.returncode == 2
     assert "--max-resource: sampler TPESampler has no maximum resource to raise" in out.stderr
 
 
 def test_asha_on_ray_workers(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is in the 'ray' extra")
-    path = _sweep(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: ray-asha
         objective: scheduler_objectives:segmented
         sampler: {name: asha, min_resource: 1, max_resource: 9, seed: 0}
@@ -237,7 +210,7 @@ def test_asha_on_ray_workers(tmp_path: Path) -> None:
         workers: 2
         backend: ray
         """)
-    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="ray-asha",
                            storage=f"sqlite:///{tmp_path}/sweeps/ray-asha/study.db")

@@ -5,7 +5,8 @@
   ones in colour, pruned ones in grey ending in a cross, failed ones in red, with a
   three-entry legend; for a scheduler's or PBT's study, one curve per configuration
   or member across its segments (:func:`segments_figure`), and for PBT the members'
-  hyperparameter schedules (``schedule``);
+  hyperparameter schedules (``schedule``) and, for MO-PBT, the front over time
+  (``fronts``);
 * ``importances`` and ``slice``: only with enough completed trials to mean anything
   (otherwise a note says so); ``pareto`` for two or three objectives; ``lineage`` for
   studies with trial continuation.
@@ -30,8 +31,8 @@ from optuna.trial import TrialState
 
 from hpo import _attrs
 
-__all__ = ["MIN_TRIALS_FOR_IMPORTANCES", "curves_figure", "schedule_figure", "segments_figure",
-           "write_plots"]
+__all__ = ["MIN_TRIALS_FOR_IMPORTANCES", "curves_figure", "fronts_figure", "schedule_figure",
+           "segments_figure", "write_plots"]
 
 MIN_TRIALS_FOR_IMPORTANCES = 10  # completed trials; fewer give noise, not importances
 
@@ -180,6 +181,37 @@ def schedule_figure(study: optuna.Study) -> Any:
     return fig
 
 
+def fronts_figure(study: optuna.Study) -> Any:
+    """MO-PBT: the members' values on the first two objectives at each resource their
+    segments ended at, lighter to darker as training goes on, each resource's
+    non-dominated points joined (the front over time)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+
+    from hpo import _segments
+
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if _attrs.MEMBER in t.system_attrs and _segments.segment(t) is not None]
+    stops = sorted({_segments.segment(t)[1] for t in done})  # type: ignore[index]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    cmap = plt.get_cmap("viridis")
+    for i, stop in enumerate(stops):
+        at = [t for t in done if _segments.segment(t)[1] == stop]  # type: ignore[index]
+        colour = cmap(0.15 + 0.85 * i / max(1, len(stops) - 1))
+        values = np.array([t.values[:2] for t in at])
+        ax.scatter(values[:, 0], values[:, 1], color=colour, s=14, alpha=0.8,
+                   label=f"{stop:g}" if i in (0, len(stops) - 1) or len(stops) <= 6 else None)
+        front = np.array(sorted(t.values[:2] for t in
+                                _get_pareto_front_trials_by_trials(at, study.directions)))
+        ax.plot(front[:, 0], front[:, 1], color=colour, lw=1.0)
+    names = metric_names(study)
+    ax.set_xlabel(names[0])
+    ax.set_ylabel(names[1])
+    ax.set_title(f"{study.study_name}: members' front by resource")
+    ax.legend(title="resource", fontsize="small")
+    return fig
+
 def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
            ) -> dict[str, Callable[[], Any]]:
     plots: dict[str, Callable[[], Any]] = {}
@@ -200,6 +232,9 @@ def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
                 study, target=lambda t: t.values[i], target_name=names[i]))
         if len(study.directions) in (2, 3):
             plots["pareto"] = lambda: backend.plot_pareto_front(study, target_names=names)
+        if any(_attrs.MEMBER in t.system_attrs for t in study.get_trials(deepcopy=False)):
+            plots["fronts"] = lambda: fronts_figure(study)  # MO-PBT: the front over time
+            plots["schedule"] = lambda: schedule_figure(study)
     n_params = len({p for t in complete for p in t.params})
     if n_params >= 2 and len(complete) >= MIN_TRIALS_FOR_IMPORTANCES:
         if len(study.directions) == 1:

@@ -22,13 +22,11 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from botorch.utils.multi_objective.pareto import is_non_dominated
-from optuna.samplers import BaseSampler
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
@@ -80,25 +78,18 @@ class MOPBT(PBT):
     values (NaN, infinite) rank last. ``hpo best`` and ``study.best_trials`` of an hpo
     study give the Pareto front of the members at the largest resource reached.
 
-    Args: as :class:`~hpo.samplers.PBT`.
+    Args: as :class:`~hpo.samplers.PBT` (``quantile_fraction``, ``perturbation_factors``,
+    ``explore``, ``mutate``, ``synchronous``, ``searcher``, ``seed``,
+    ``keep_checkpoints``), with ``resample_probability=0.2``.
     """
 
     _objectives = "several"
 
     def __init__(self, population_size: int, perturbation_interval: Number,
-                 max_resource: Number, *, quantile_fraction: float = 0.25,
-                 resample_probability: float = 0.2,
-                 perturbation_factors: Sequence[float] = (1.2, 0.8),
-                 explore: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 mutate: Sequence[str] | None = None, synchronous: bool = False,
-                 searcher: BaseSampler | None = None, seed: int | None = None,
-                 keep_checkpoints: bool = False) -> None:
+                 max_resource: Number, *, resample_probability: float = 0.2,
+                 **options: Any) -> None:
         super().__init__(population_size, perturbation_interval, max_resource,
-                         quantile_fraction=quantile_fraction,
-                         resample_probability=resample_probability,
-                         perturbation_factors=perturbation_factors, explore=explore,
-                         mutate=mutate, synchronous=synchronous, searcher=searcher, seed=seed,
-                         keep_checkpoints=keep_checkpoints)
+                         resample_probability=resample_probability, **options)
 
     def _ranked(self, study: Study, entries: list[tuple[Member, FrozenTrial]]
                 ) -> list[tuple[Member, FrozenTrial]]:

@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import logging
 import math
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
 from hpo.continuation import set_budget
+from hpo.samplers._local import ProcessLocal
 from hpo.samplers._pbt._explore import check_params
 from hpo.samplers._pbt._population import Member, read_population
 from hpo.samplers._schedulers._ladder import check_resource
@@ -65,7 +65,7 @@ class _Exploit:
     segment: FrozenTrial  # the source's segment that ends where the member stands
 
 
-class PopulationSampler(BaseSampler):
+class PopulationSampler(ProcessLocal, BaseSampler):
     """Base of :class:`~hpo.samplers.PBT`, :class:`~hpo.samplers.PB2` and
     :class:`~hpo.samplers.MOPBT`; subclasses rank members (:meth:`_ranked`) and explore
     (:meth:`_explore`)."""
@@ -95,7 +95,7 @@ class PopulationSampler(BaseSampler):
         self._q, self._synchronous, self._seed = quantile_fraction, synchronous, seed
         self._searcher = searcher if searcher is not None else RandomSampler(seed=seed)
         self._keep = keep_checkpoints
-        self._lock = threading.Lock()
+        self._reset_local()
         self._removed: set[str] = set()
         self._warned: set[int] = set()
 
@@ -118,17 +118,6 @@ class PopulationSampler(BaseSampler):
                  ) -> dict[str, Any]:
         """The parameters of ``member`` once it copied ``segment`` (another member's)."""
         raise NotImplementedError
-
-    # -- pickling (worker processes) -------------------------------------------------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def reseed_rng(self) -> None:
         self._searcher.reseed_rng()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
 from hpo.continuation import set_budget
+from hpo.samplers._local import ProcessLocal
 from hpo.samplers._schedulers._ladder import Ladder
 from hpo.samplers._schedulers._plan import (
     VARIANTS,
@@ -52,7 +52,7 @@ _logger = logging.getLogger("hpo.samplers")
 Number = int | float
 
 
-class Scheduler(BaseSampler):
+class Scheduler(ProcessLocal, BaseSampler):
     """Base of hpo's promotion schedulers; use a subclass (:class:`~hpo.samplers.ASHA`, ...).
 
     Subclasses say which brackets an iteration has (:meth:`_firsts`), how many
@@ -74,8 +74,13 @@ class Scheduler(BaseSampler):
         self._seed = seed
         self._synchronous = synchronous
         self._variant = variant
-        self._lock = threading.Lock()
         self._warned: set[int] = set()
+        self._reset_local()
+
+    _local = ("_seen", "_views", "_readers", "_finished")
+
+    def _reset_local(self) -> None:
+        super()._reset_local()
         self._seen: tuple[int, dict[str, list[Config]]] | None = None
         self._views: dict[int, Study] = {}
         self._readers: dict[tuple[int, int, Number], ConfigReader] = {}
@@ -94,18 +99,6 @@ class Scheduler(BaseSampler):
     def _keep(self, size: int) -> int:
         """How many of ``size`` configurations go on to the next rung."""
         return int(size // self._ladder.eta)
-
-    # -- pickling (worker processes) -------------------------------------------------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        state["_readers"], state["_seen"], state["_views"], state["_finished"] = {}, None, {}, {}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def reseed_rng(self) -> None:
         self._searcher.reseed_rng()

@@ -409,3 +409,18 @@ def test_optunas_stop_only_pruners_work_with_hpos_gp_sampler() -> None:
     states = Counter(t.state for t in study.trials)
     assert states[TrialState.PRUNED] > 0 and states[TrialState.COMPLETE] > 0
     assert study.best_value < 0.2
+
+
+def test_a_segment_that_returns_no_value_fails_and_the_sweep_goes_on() -> None:
+    @hpo.objective
+    def sometimes_nothing(x: float = hpo.uniform(0, 1), *, trial=None):  # type: ignore[no-untyped-def]
+        _, stop = hpo.budget(trial, max_resource=9)
+        return None if x > 0.7 else _loss(x, stop)
+
+    study = hpo.create_study(storage="sqlite:///:memory:", sampler=ASHA(1, 9, seed=0))
+    study.optimize(sometimes_nothing, n_trials=30)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed and all("None" in t.system_attrs[_attrs.FAIL_REASON] for t in failed)
+    promoted = [t for t in study.trials if t.system_attrs[_attrs.CONFIG] != t.number]
+    assert promoted and all(t.params["x"] <= 0.7 for t in promoted)  # failed ones stay
+    assert max(hpo.budget(t)[1] for t in study.trials if t.state == TrialState.COMPLETE) >= 3

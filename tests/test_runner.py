@@ -195,15 +195,19 @@ def test_sweep_file_errors_name_file_line_and_key(tmp_path: Path) -> None:
     with pytest.raises(SweepFileError, match=r"space.yaml:5: space.lr: hpo.loguniform: a log "
                        r"scale needs low > 0"):
         load_sweep(path)
-    path = _sweep_file(tmp_path, """\
-        name: bad
-        objective: runner_objectives:quadratic
-        sampler: {name: pbt}
-        budget: {trials: 3}
-        """, "sampler.yaml")
-    with pytest.raises(SweepFileError, match=r"sampler 'pbt' \(planned, not yet available\); "
-                       r"allowed: \["):
-        load_sweep(path)
+    from hpo._registry import PLANNED
+
+    # a sampler hpo plans but does not have yet gets a precise error; an unknown one too
+    for name, extra in ([(PLANNED[0], r" \(planned, not yet available\)")] if PLANNED else []) \
+            + [("no-such-sampler", "")]:
+        path = _sweep_file(tmp_path, f"""\
+            name: bad
+            objective: runner_objectives:quadratic
+            sampler: {{name: {name}}}
+            budget: {{trials: 3}}
+            """, "sampler.yaml")
+        with pytest.raises(SweepFileError, match=rf"sampler '{name}'{extra}; allowed: \["):
+            load_sweep(path)
     path = _sweep_file(tmp_path, "name: x\nobjective: nomodule\nbudget: {trials: 1}\n", "o.yaml")
     with pytest.raises(SweepFileError, match=r"o.yaml:2: objective: must be 'module:function'"):
         load_sweep(path)

@@ -544,3 +544,19 @@ def test_storage_url_errors_are_one_line(tmp_path: Path, postgres_url: str) -> N
     alias = postgres_url.replace("postgresql://", "postgres://", 1)
     out = _hpo("studies", "--storage", alias, cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_settings_are_checked_before_the_study_is_created(tmp_path: Path) -> None:
+    path = _write(tmp_path / "g.yaml", """\
+        name: g
+        objective: runner_objectives:quadratic
+        budget: {trials: 1}
+        workers: 2
+        gpus_per_trial: 1
+        """)
+    out = subprocess.run([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120,
+                         env=_env(CUDA_VISIBLE_DEVICES=""))
+    assert out.returncode == 2
+    assert "gpus_per_trial: 2 workers x 1 GPUs need 2 GPUs, but 0 are visible" in out.stderr
+    assert not (tmp_path / "sweeps" / "g" / "study.db").exists()

@@ -82,3 +82,21 @@ def test_api_reference_is_generated_from_the_docstrings() -> None:
     mkdocs = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
     assert "docs/hooks/api.py" in mkdocs["hooks"]
     assert {"API reference": "api.md"} in mkdocs["nav"]
+
+
+def test_documented_hpo_commands_parse() -> None:
+    """Every ``hpo ...`` line of the shell snippets names real subcommands and options
+    and existing sweep files (checked, not run: sweeps of minutes, or servers)."""
+    import shlex
+
+    from hpo.cli import _parser
+
+    lines = [ln.split("#", 1)[0].strip() for page in [*PAGES, "docs/integrations.md"]
+             for block in _blocks(page, "bash") for ln in block.splitlines()]
+    commands = [shlex.split(ln) for ln in lines if ln.startswith("hpo ")]
+    assert len(commands) >= 8
+    for argv in commands:
+        args = _parser().parse_args(argv[1:])  # SystemExit(2) on an unknown option
+        for value in vars(args).values():
+            if isinstance(value, str) and value.startswith("examples/"):
+                assert (ROOT / value).exists(), argv

@@ -410,7 +410,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _plain(rst: str) -> str:
-    """The module docstring's table as plain text for ``--help``: no rules, no markup.
+    r"""The module docstring's table as plain text for ``--help``: no rules, no markup.
 
     Example:
         >>> print(_plain("===  ===\n``hpo x``  does x\n===  ===\n\nUse ``--storage``."))

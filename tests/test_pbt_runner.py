@@ -113,3 +113,24 @@ def test_ppo_under_pbt_changes_lr_and_entropy_on_resume(tmp_path: Path) -> None:
         parent = study.trials[t.system_attrs[_attrs.PARENT]]
         changed = {k for k in t.params if t.params[k] != parent.params[k]}
         assert changed <= {"lr", "ent_coef"}
+
+
+def test_a_stopped_pbt_sweep_resumes_its_population(tmp_path: Path) -> None:
+    path = sweep_file(tmp_path, """\
+        name: again
+        objective: pbt_objectives:toy
+        sampler: {name: pbt, population_size: 4, perturbation_interval: 4, max_resource: 16,
+                  seed: 0}
+        budget: {trials: 6}
+        isolation: none
+        """)
+    assert run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path).returncode == 0
+    url = f"sqlite:///{tmp_path}/sweeps/again/study.db"
+    first = hpo.load_study(study_name="again", storage=url).trials
+    assert len(first) == 6
+    out = run_hpo("sweep", str(path), "--no-progress", "--trials", "100", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    study = hpo.load_study(study_name="again", storage=url)
+    assert len(study.trials) == 16  # the same 4 members went on; nothing was redone
+    assert [t.params for t in study.trials[:6]] == [t.params for t in first]
+    _check_population(study, 4, 16)

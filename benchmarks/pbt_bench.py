@@ -519,7 +519,8 @@ def _plot_toy(res: dict[str, Any], order: list[str], out: Path) -> None:
         if not curves:
             continue
         med = np.nanmedian(np.array(curves), axis=0)
-        ax1.plot(xs, np.maximum(1.2 - med, 1e-6), marker="o", ms=3, label=LABELS[s])
+        ax1.plot(xs, np.maximum(1.2 - med, 1e-6), marker="o", ms=3, label=LABELS[s],
+                 ls="--" if s.startswith("ray") else "-")
     ax1.set_yscale("log")
     ax1.set_xlabel("steps per member")
     ax1.set_ylabel("regret 1.2 - best Q (median over seeds)")

@@ -543,7 +543,8 @@ def _plot_toy(res: dict[str, Any], order: list[str], out: Path) -> None:
 
 # -- part 2: PPO ----------------------------------------------------------------------------
 
-def ppo_job(system: str, seed: int, pop: int, interval: int, segments: int) -> dict[str, Any]:
+def ppo_job(system: str, seed: int, pop: int, interval: int, segments: int,
+            metric: str = "train") -> dict[str, Any]:
     """One (system, seed) run of the PPO part, in its own process."""
     import torch
 
@@ -553,7 +554,7 @@ def ppo_job(system: str, seed: int, pop: int, interval: int, segments: int) -> d
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     max_steps = interval * segments
-    obj = pp.ppo_objective(seed, max_steps)
+    obj = pp.ppo_objective(seed, max_steps, metric)
     mutate = ["lr", "ent_coef"]
     if system == "hpo-pbt":
         r = hpo_run(hpo.samplers.PBT(pop, interval, max_steps, mutate=mutate, seed=seed), obj,
@@ -587,13 +588,14 @@ def ppo_job(system: str, seed: int, pop: int, interval: int, segments: int) -> d
 
 
 def ppo_part(seeds: list[int], jobs: int, pop: int, interval: int, segments: int,
-             systems: list[str]) -> dict[str, Any]:
+             systems: list[str], metric: str = "train") -> dict[str, Any]:
     tasks = [(s, seed) for seed in seeds for s in systems]
     out: dict[str, Any] = {"seeds": seeds, "pop": pop, "interval": interval,
-                           "segments": segments, "runs": {}}
+                           "segments": segments, "metric": metric, "runs": {}}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as ex:
-        futs = [ex.submit(ppo_job, s, seed, pop, interval, segments) for s, seed in tasks]
+        futs = [ex.submit(ppo_job, s, seed, pop, interval, segments, metric)
+                for s, seed in tasks]
         for f in futs:
             r = f.result()
             out["runs"].setdefault(r["system"], {})[str(r["seed"])] = r
@@ -633,6 +635,13 @@ def ppo_report(res: dict[str, Any], out_png: Path, part_wall: float, jobs: int) 
                 "training s per segment"], ov) if ov else ""
     _plot_ppo(res, order, out_png)
     pop, interval, segs = res["pop"], res["interval"], res["segments"]
+    metric = res.get("metric", "train")
+    metric_txt = (
+        "Value = the objective's `metric='train'`: mean return of all training episodes since "
+        "step 0 (copied with the checkpoint on exploit)." if metric == "train" else
+        "Value = `metric='eval'`: mean return of 5 deterministic evaluation episodes of the "
+        "policy at the end of the run (evaluated every max_steps / 10 steps, not counted in "
+        "the env steps).")
     setting = (
         f"hpo's PPO (`hpo.integrations.ppo`, CartPole-v1, 4 envs, CPU, 1 torch thread, nice "
         f"10), only `lr` (log-uniform 1e-5..1e-2) and `ent_coef` (0..0.05) searched, the "
@@ -640,11 +649,12 @@ def ppo_report(res: dict[str, Any], out_png: Path, part_wall: float, jobs: int) 
         f"steps. PBT / PB2: population {pop}, {segs} segments of {interval} steps, "
         f"mutate lr and ent_coef, quantile 0.25; GPSampler: {pop} full runs "
         f"(n_startup_trials={max(1, pop // 2)}), i.e. the same {pop * interval * segs} env "
-        f"steps. Value = the objective's: mean return of all training episodes since step 0 "
-        f"(copied with the checkpoint on exploit). Seeds {res['seeds']} seed the sampler and "
+        f"steps. {metric_txt} Seeds {res['seeds']} seed the sampler and "
         f"the PPO run (network, environments); {jobs} runs in parallel processes; part wall "
         f"time {part_wall / 60:.1f} min")
-    lines = header_lines("PPO on CartPole: PBT and PB2 against the GP sampler", setting)
+    title = "PPO on CartPole: PBT and PB2 against the GP sampler" + (
+        "" if metric == "train" else " (final evaluation return)")
+    lines = header_lines(title, setting)
     lines += ["", f"![ppo](img/{out_png.name})", "", t1, "", t2, ""]
     if t3:
         lines += [t3, ""]
@@ -827,6 +837,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--ppo-interval", type=int, default=4096)
     ap.add_argument("--ppo-segments", type=int, default=5)
     ap.add_argument("--ppo-systems", default="hpo-pbt,hpo-pb2,hpo-gp")
+    ap.add_argument("--ppo-metric", default="train", choices=["train", "eval"],
+                    help="the PPO objective's value; eval writes pbt_ppo_eval.* and its own "
+                         "section")
     args = ap.parse_args(argv)
     quick = args.quick
     seeds = list(range(2 if quick else args.seeds))
@@ -861,13 +874,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             pop, interval, segs = 2, 512, 3
         systems = args.ppo_systems.split(",")
         print(f"ppo: seeds {seeds}, population {pop}, {segs} x {interval} steps", flush=True)
-        res = ppo_part(seeds[:1] if quick else seeds, jobs, pop, interval, segs, systems)
+        res = ppo_part(seeds[:1] if quick else seeds, jobs, pop, interval, segs, systems,
+                       args.ppo_metric)
         part_wall = time.perf_counter() - t
         res["part_wall_s"] = part_wall
-        _save("pbt_ppo", res, quick)
-        body = ppo_report(res, img / "pbt_ppo.png", part_wall, jobs)
+        name = "pbt_ppo" if args.ppo_metric == "train" else "pbt_ppo_eval"
+        _save(name, res, quick)
+        body = ppo_report(res, img / f"{name}.png", part_wall, jobs)
         print(body)
-        write_section("pbt-ppo", body)
+        write_section(name.replace("_", "-"), body)
     if "mo" in parts:
         t = time.perf_counter()
         print(f"mo: seeds {seeds}", flush=True)

@@ -121,11 +121,12 @@ def ray_toy(config: dict[str, Any]) -> None:
                         checkpoint=tune.Checkpoint.from_directory(d))
 
 
-def ppo_objective(seed: int, max_steps: int) -> hpo.Objective:
-    """hpo's PPO on CartPole-v1, searching only ``lr`` and ``ent_coef`` (CPU, 4 envs)."""
+def ppo_objective(seed: int, max_steps: int, metric: str = "train") -> hpo.Objective:
+    """hpo's PPO on CartPole-v1, searching only ``lr`` and ``ent_coef`` (CPU, 4 envs);
+    ``metric`` as in :func:`hpo.integrations.ppo.make_ppo_objective`."""
     from hpo.integrations.ppo import make_ppo_objective
 
     fixed = {"gamma": 0.99, "gae_lambda": 0.95, "clip_range": 0.2, "n_steps": 128,
              "batch_size": 64, "n_epochs": 10}
     return make_ppo_objective("CartPole-v1", max_steps=max_steps, seed=seed, device="cpu",
-                              space={k: hpo.fixed(v) for k, v in fixed.items()})
+                              metric=metric, space={k: hpo.fixed(v) for k, v in fixed.items()})

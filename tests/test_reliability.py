@@ -114,7 +114,7 @@ def _stepper_sweep(tmp_path: Path, name: str, trials: int, workers: int,
         budget: {{trials: {trials}}}
         workers: {workers}
         heartbeat_interval: 0.5
-        grace_period: 30
+        grace_period: 600
         """ + (f"storage: {storage}\n" if storage else ""))
 
 
@@ -150,10 +150,10 @@ def test_sweep_sigkilled_and_restarted_retries_dead_trials_at_once(
     os.killpg(victim.pid, signal.SIGKILL)  # the whole process group, children too
     victim.wait(30)
     assert len(_running(_trials(url, name))) == 2
-    start = time.monotonic()
+    # the grace period is 600 s, past the command's time limit: the dead workers' trials
+    # must be found dead by their process, at once
     out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert time.monotonic() - start < 30 + 5, "it waited for the grace period"
     trials = _trials(url, name)
     assert _running(trials) == []
     assert counted(trials) == 3

@@ -345,11 +345,11 @@ def test_command_children_do_not_outlive_the_sweep(tmp_path: Path, isolation: st
 
 
 def test_command_killed_with_its_children_at_the_time_limit(tmp_path: Path) -> None:
-    path = _command_sweep(tmp_path, "hang", trial_timeout="10")
+    path = _command_sweep(tmp_path, "hang", trial_timeout="15")
     out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path, timeout=90)
     assert out.returncode == 1, out.stderr  # nothing completed
     (t,) = _trials(f"sqlite:///{tmp_path}/sweeps/hang/study.db", "hang")
-    assert t.system_attrs["hpo:fail_reason"] == "killed at the time limit of 10 s per trial"
+    assert t.system_attrs["hpo:fail_reason"] == "killed at the time limit of 15 s per trial"
     (pid,) = _child_pids(tmp_path)
     _wait_dead(pid)
 

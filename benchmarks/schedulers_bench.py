@@ -72,6 +72,9 @@ HPO_SYSTEMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "hpo-hyperband": ("Hyperband", "hpo Hyperband", {}),
     "hpo-idhb": ("IDHB", "hpo IDHB", {}),
     "hpo-oneepoch": ("OneEpoch", "hpo OneEpoch", {}),
+    # the same schedulers with TPE proposing new configurations (as Optuna TPE + HB pruner)
+    "hpo-asha-tpe": ("ASHA", "hpo ASHA + TPE", {"searcher": "tpe"}),
+    "hpo-hyperband-tpe": ("Hyperband", "hpo Hyperband + TPE", {"searcher": "tpe"}),
 }
 LABELS = {"optuna-random-sha": "Random + SHA pruner", "optuna-tpe-hyperband": "TPE + HB pruner",
           "optuna-random": "Random (full budget)", "syne-asha": "Syne Tune ASHA",
@@ -140,6 +143,8 @@ def make_policy(system: str, p: lc.Problem, seed: int) -> lc.Policy:
             raise LookupError(f"hpo.samplers.{cls_name} does not exist yet")
         kw = {"min_resource": rmin, "max_resource": R, "reduction_factor": eta, "seed": seed,
               **extra}
+        if kw.get("searcher") == "tpe":
+            kw["searcher"] = optuna.samplers.TPESampler(seed=seed)
         sampler = cls(**_kwargs_for(cls, kw))
         return lc.OptunaPolicy(p, sampler, None, name=label, study_name=name)
     raise ValueError(f"unknown system {system!r}; known: {', '.join(ALL_SYSTEMS)}")
@@ -359,7 +364,7 @@ def environment() -> dict[str, Any]:
             "python": platform.python_version(), "versions": versions}
 
 
-DOC = ROOT / "docs" / "lc_ground.md"
+DOC = ROOT / "docs" / "benchmarks.md"  # its sections; the ground itself: docs/lc_ground.md
 
 
 def write_section(name: str, body: str, path: Path = DOC) -> None:
@@ -410,6 +415,12 @@ def cmd_run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     runs = _map(run_one, tasks, args.jobs)
     wall = time.perf_counter() - t0
+    if args.merge:  # keep the other systems' runs of the results file
+        old = json.loads((RESULTS / "schedulers.json").read_text())
+        runs += [r for r in old["runs"] if r["system"] not in systems
+                 and r["problem"] in problems]
+        systems = [s for s in old["systems"] if s not in systems] + systems
+        wall += old.get("wall_s", 0.0)
     runs.sort(key=lambda r: (problems.index(r["problem"]), systems.index(r["system"]),
                              r["seed"]))
     text = report(runs, checkpoints, problems, systems)
@@ -696,7 +707,7 @@ def main(argv: list[str] | None = None) -> None:
     d.add_argument("--jobs", type=int, default=1)
     for a in (o, d):
         a.add_argument("--no-doc", action="store_true",
-                       help="do not rewrite the section of docs/lc_ground.md")
+                       help="do not rewrite the section of docs/benchmarks.md")
     for a in (ap, r):
         a.add_argument("--seeds", type=int, default=10)
         a.add_argument("--budget", type=float, default=100,
@@ -704,9 +715,12 @@ def main(argv: list[str] | None = None) -> None:
         a.add_argument("--checkpoints", default="5,10,25,50,100")
         a.add_argument("--problems", default=",".join(DEFAULT_PROBLEMS))
         a.add_argument("--systems", default=",".join(ALL_SYSTEMS))
+        a.add_argument("--merge", action="store_true",
+                       help="add these systems' runs to benchmarks/results/schedulers.json "
+                            "(same seeds, problems and budget) instead of replacing it")
         a.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
         a.add_argument("--no-doc", action="store_true",
-                       help="do not rewrite the results section of docs/lc_ground.md")
+                       help="do not rewrite the results section of docs/benchmarks.md")
         a.add_argument("--table-seed", choices=("mean", "run"), default="mean",
                        help="tables: the seed-mean curves (deterministic), or run seed s "
                             "replays table seed s mod n_seeds (noisy; regret still uses "

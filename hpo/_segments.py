@@ -134,3 +134,17 @@ def best_trials(study: optuna.Study) -> list[FrozenTrial]:
     from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
 
     return _get_pareto_front_trials_by_trials(reached_trials(study), study.directions)
+
+
+def pruner_conflict(study: optuna.Study, sampler_name: str) -> str | None:
+    """Why the study's pruner would fight a sampler that decides continuation (a
+    scheduler, PBT), or ``None`` when it has none (``NopPruner``)."""
+    from optuna.pruners import NopPruner
+
+    pruner = getattr(study, "pruner", None)
+    if pruner is None or isinstance(pruner, NopPruner):
+        return None
+    return (f"pruner: {type(pruner).__name__} also stops trials, and {sampler_name} already "
+            "decides which segments go on; a pruned segment ends its configuration. Create "
+            "the study with pruner=optuna.pruners.NopPruner() (hpo.create_study does so "
+            "by default for this sampler)")

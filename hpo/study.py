@@ -335,6 +335,8 @@ def create_study(
     n_obj = 1 if directions is None else len(directions)
     if sampler is None:
         sampler = default_sampler(n_objectives=n_obj)
+    if pruner is None and getattr(sampler, "decides_continuation", False):
+        pruner = optuna.pruners.NopPruner()  # a scheduler or PBT decides what goes on
     resolved = resolve_storage(storage)
     try:
         study = optuna.create_study(

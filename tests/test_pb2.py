@@ -77,3 +77,15 @@ class TestPB2OptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
     @pytest.fixture
     def sampler(self):  # type: ignore[no-untyped-def]
         return lambda: PB2(2, 1, 1000, seed=0)
+
+
+def test_mutate_restricts_what_the_gp_explores() -> None:
+    pb2 = PB2(4, 2, 12, quantile_fraction=0.5, mutate=["lr"], seed=0)
+    study = hpo.create_study(direction="minimize", storage="sqlite:///:memory:", sampler=pb2,
+                             artifact_dir=tempfile.mkdtemp())
+    study.optimize(mixed, n_trials=200)
+    exploits = [t for t in study.trials if _attrs.EXPLOIT in t.system_attrs]
+    assert exploits
+    for t in exploits:
+        parent = study.trials[t.system_attrs[_attrs.PARENT]]
+        assert t.params["n"] == parent.params["n"] and t.params["act"] == parent.params["act"]

@@ -259,3 +259,43 @@ def test_plots_of_a_pbt_study(tmp_path: Path) -> None:
     names = {p.name for p in write_plots(study, tmp_path / "plots")}
     assert {"curves.png", "schedule.png", "lineage.png"} <= names
     assert (tmp_path / "plots" / "schedule.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_the_last_member_failing_for_good_copies_a_finished_one(tmp_path: Path,
+                                                                 storage: str) -> None:
+    # (found by the PBT benchmark: this used to hang, or restart the member from zero)
+    @hpo.objective(direction="maximize")
+    def f(x: float = hpo.uniform(0, 1), *, trial=None) -> float:
+        state = hpo.resume(trial) or {"w": 0.0}
+        start, stop = hpo.budget(trial, max_resource=12)
+        if trial is not None and trial.number == 5:  # member 1's last segment, 8 -> 12
+            raise RuntimeError("diverged")
+        state["w"] += x * (stop - start)
+        hpo.checkpoint(trial, state, step=stop)
+        return state["w"]
+
+    pbt = PBT(2, 4, 12, seed=0)
+    url = optuna.storages.InMemoryStorage() if storage == "memory" else \
+        f"sqlite:///{tmp_path}/s.db"
+    study = hpo.create_study(direction="maximize", sampler=pbt, storage=url,
+                             artifact_dir=tmp_path / "ckpt")
+    study.optimize(f, n_trials=50, catch=(RuntimeError,))
+    replaced = [t for t in study.trials[6:] if t.system_attrs[_attrs.MEMBER] == 1]
+    assert len(replaced) == 1 and _attrs.EXPLOIT in replaced[0].system_attrs
+    assert hpo.budget(replaced[0]) == (8, 12)  # copied at 8, not restarted from zero
+    parent = study.trials[replaced[0].system_attrs[_attrs.PARENT]]
+    # the state member 0 (finished) passed through at 8
+    assert parent.number in {t.system_attrs.get(_attrs.PARENT) for t in study.trials
+                             if t.system_attrs[_attrs.MEMBER] == 0}
+    assert [m.stop for m in pbt.population(study)] == [12, 12]
+
+
+def test_a_finished_member_is_ranked_for_the_last_interval() -> None:
+    pbt = PBT(2, 4, 8, quantile_fraction=0.5, seed=0)
+    study = _study(pbt)
+    study.optimize(toy, n_trials=50)
+    first = {t.system_attrs[_attrs.MEMBER]: t.value for t in study.trials[:2]}
+    worse = min(first, key=first.get)
+    last = [t for t in study.trials[2:] if t.system_attrs[_attrs.MEMBER] == worse]
+    assert last[0].system_attrs.get(_attrs.EXPLOIT) == 1 - worse  # copies the better one

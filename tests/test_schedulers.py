@@ -424,3 +424,13 @@ def test_a_segment_that_returns_no_value_fails_and_the_sweep_goes_on() -> None:
     promoted = [t for t in study.trials if t.system_attrs[_attrs.CONFIG] != t.number]
     assert promoted and all(t.params["x"] <= 0.7 for t in promoted)  # failed ones stay
     assert max(hpo.budget(t)[1] for t in study.trials if t.state == TrialState.COMPLETE) >= 3
+
+
+def test_hpo_studies_of_schedulers_prune_nothing_and_plain_optuna_is_warned(caplog) -> None:  # type: ignore[no-untyped-def]
+    study = hpo.create_study(storage="sqlite:///:memory:", sampler=ASHA(1, 9, seed=0))
+    assert isinstance(study.pruner, optuna.pruners.NopPruner)
+    plain = optuna.create_study(sampler=ASHA(1, 9, seed=0))  # Optuna's MedianPruner
+    with caplog.at_level("WARNING", logger="hpo.samplers"):
+        plain.optimize(_no_checkpoint, n_trials=2)
+    assert sum("pruner: MedianPruner also stops trials" in r.message
+               for r in caplog.records) == 1

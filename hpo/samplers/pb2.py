@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -70,7 +71,9 @@ class PB2(PopulationSampler):
 
     Args:
         population_size, perturbation_interval, max_resource, quantile_fraction,
-        synchronous, searcher, seed, keep_checkpoints: as :class:`~hpo.samplers.PBT`.
+        synchronous, searcher, seed, keep_checkpoints, mutate: as
+        :class:`~hpo.samplers.PBT` (the GP explores the numeric parameters in ``mutate``;
+        the others keep the copied values).
         device: ``"auto"``, ``"cuda"`` or ``"cpu"`` for the GP.
     """
 
@@ -78,10 +81,14 @@ class PB2(PopulationSampler):
                  max_resource: Number, *, quantile_fraction: float = 0.25,
                  synchronous: bool = False, searcher: BaseSampler | None = None,
                  seed: int | None = None, keep_checkpoints: bool = False,
-                 device: str = "auto") -> None:
+                 mutate: Sequence[str] | None = None, device: str = "auto") -> None:
         super().__init__(population_size, perturbation_interval, max_resource,
                          quantile_fraction=quantile_fraction, synchronous=synchronous,
                          searcher=searcher, seed=seed, keep_checkpoints=keep_checkpoints)
+        if mutate is not None and (isinstance(mutate, str) or not all(
+                isinstance(n, str) for n in mutate)):
+            raise ValueError(f"mutate: must be a list of parameter names, got {mutate!r}")
+        self._mutate = None if mutate is None else tuple(mutate)
         self._device = device
         self._fitted: Any = None  # the last GP hyperparameters, to warm-start the next fit
 
@@ -111,7 +118,8 @@ class PB2(PopulationSampler):
                  ) -> dict[str, Any]:
         params = dict(segment.params)
         numeric = {n: d for n, d in space.items()
-                   if not isinstance(d, CategoricalDistribution) and not d.single()}
+                   if not isinstance(d, CategoricalDistribution) and not d.single()
+                   and (self._mutate is None or n in self._mutate)}
         if not numeric:
             return params
         enc = UnitCubeEncoder(numeric)

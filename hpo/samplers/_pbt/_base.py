@@ -33,7 +33,7 @@ from optuna.storages import InMemoryStorage
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo import _attrs
+from hpo import _attrs, _segments
 from hpo.continuation import set_budget
 from hpo.samplers._local import ProcessLocal
 from hpo.samplers._pbt._explore import check_params
@@ -70,6 +70,10 @@ class PopulationSampler(ProcessLocal, BaseSampler):
     :class:`~hpo.samplers.MOPBT`; subclasses rank members (:meth:`_ranked`) and explore
     (:meth:`_explore`)."""
 
+    #: It decides which trials continue which: ``hpo.create_study`` gives it no pruner
+    #: by default (Optuna's median pruner would stop segments it scheduled).
+    decides_continuation = True
+
     _objectives = "one"
 
     def __init__(self, population_size: int, perturbation_interval: Number,
@@ -98,6 +102,7 @@ class PopulationSampler(ProcessLocal, BaseSampler):
         self._reset_local()
         self._removed: set[str] = set()
         self._warned: set[int] = set()
+        self._pruner_warned = False
 
     # -- what subclasses define ----------------------------------------------------------
 
@@ -124,9 +129,11 @@ class PopulationSampler(ProcessLocal, BaseSampler):
 
     # -- reading the population --------------------------------------------------------------
 
-    def population(self, study: Study) -> list[Member]:
-        """The members, by id: each one's segments, latest score and state."""
-        members = read_population(study.get_trials(deepcopy=False), study.directions[0])
+    def population(self, study: Study, *, but: int | None = None) -> list[Member]:
+        """The members, by id: each one's segments, latest score and state (leaving out
+        trial ``but``, the one being decided)."""
+        trials = [t for t in study.get_trials(deepcopy=False) if t.number != but]
+        members = read_population(trials, study.directions[0])
         return [members[k] for k in sorted(members)]
 
     def is_finished(self, study: Study) -> bool:
@@ -182,25 +189,29 @@ class PopulationSampler(ProcessLocal, BaseSampler):
         if self._synchronous and min(m.stop for m in live) < member.stop:
             return None  # the generation is not complete: wait for the members behind
         # Compare at equal resource: each member's segment that ends where this one
-        # stands (members ahead passed through it); members behind are left out.
+        # stands (members ahead passed through it, finished ones too); members behind
+        # are left out.
         at = member.stop
         by_number = {t.number: t for m in members for t in m.segments}
-        entries = [(m, seg) for m in live if not m.dead
+        entries = [(m, seg) for m in members if not m.dead
                    and (seg := _segment_at(m, at, by_number)) is not None]
         ranked = self._ranked(study, entries)
         n = math.ceil(len(ranked) * self._q)
         if n > len(ranked) / 2:
             n = len(ranked) // 2
         lower, upper = ranked[:n], ranked[len(ranked) - n:] if n else []
-        if member.dead or member.last is None or member in [m for m, _ in lower]:
-            sources = [(m, seg) for m, seg in upper if m is not member
+        replace = member.dead or member.last is None  # its segment failed for good
+        if replace or member in [m for m, _ in lower]:
+            others = [(m, seg) for m, seg in ranked if m is not member]
+            pool = upper if not replace else others[len(others) - max(n, 1):]
+            sources = [(m, seg) for m, seg in pool if m is not member
                        and _attrs.CHECKPOINT in seg.system_attrs
                        and seg.system_attrs[_attrs.CHECKPOINT] not in self._removed]
             if sources:
                 rng = np.random.default_rng([self._seed or 0, 7, trial.number if trial else 0])
                 source, seg = sources[int(rng.integers(len(sources)))]
                 return _Exploit(member, source, seg)
-            if member.dead or member.last is None:
+            if replace:
                 return _Start(member.id)  # nothing to copy: start it afresh
         return _Continue(member)
 
@@ -209,10 +220,14 @@ class PopulationSampler(ProcessLocal, BaseSampler):
             return  # sample_relative / sample_independent say why
         if _attrs.STOP in trial.system_attrs:
             return  # decided already: a retry, an hpo.extend, or this trial in a worker
+        if not self._pruner_warned and (why := _segments.pruner_conflict(
+                study, type(self).__name__)) is not None:
+            self._pruner_warned = True
+            _logger.warning(why)
         try:
             while True:
                 with self._lock:
-                    members = self.population(study)
+                    members = self.population(study, but=trial.number)
                     action = self._decide(study, trial, members)
                     if action is not None:
                         self._apply(study, trial, action)
@@ -267,11 +282,11 @@ class PopulationSampler(ProcessLocal, BaseSampler):
             return False  # one process: the lock has serialised the decisions
         mid = action.member if isinstance(action, _Start) else action.member.id
         stop = study._storage.get_trial_system_attrs(trial._trial_id)[_attrs.STOP]
-        for t in study.get_trials(deepcopy=False, states=(
-                TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE)):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
+                                                          TrialState.WAITING)):
             a = t.system_attrs
             if t.number != trial.number and a.get(_attrs.MEMBER) == mid \
-                    and a.get(_attrs.STOP) == stop:
+                    and a.get(_attrs.STOP) == stop and _attrs.RETRY_OF not in a:
                 return True
         return False
 

@@ -31,7 +31,7 @@ from optuna.storages import InMemoryStorage
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo import _attrs
+from hpo import _attrs, _segments
 from hpo.continuation import set_budget
 from hpo.samplers._local import ProcessLocal
 from hpo.samplers._schedulers._ladder import Ladder
@@ -60,6 +60,10 @@ class Scheduler(ProcessLocal, BaseSampler):
     a rung (:meth:`_keep`).
     """
 
+    #: It decides which trials continue which: ``hpo.create_study`` gives it no pruner
+    #: by default (Optuna's median pruner would stop segments it scheduled).
+    decides_continuation = True
+
     def __init__(self, *, min_resource: Number, max_resource: Number,
                  reduction_factor: float, searcher: BaseSampler | None, seed: int | None,
                  synchronous: bool, variant: str = "efficient") -> None:
@@ -75,6 +79,7 @@ class Scheduler(ProcessLocal, BaseSampler):
         self._synchronous = synchronous
         self._variant = variant
         self._warned: set[int] = set()
+        self._pruner_warned = False
         self._reset_local()
 
     _local = ("_seen", "_views", "_readers", "_finished")
@@ -236,6 +241,10 @@ class Scheduler(ProcessLocal, BaseSampler):
             return  # sample_relative / sample_independent say why
         if _attrs.STOP in trial.system_attrs:
             return  # decided already: a retry, an hpo.extend, or this trial in a worker
+        if not self._pruner_warned and (why := _segments.pruner_conflict(
+                study, type(self).__name__)) is not None:
+            self._pruner_warned = True
+            _logger.warning(why)
         try:
             with self._lock:
                 ladder, current = self._ladder_of(study)
@@ -289,11 +298,11 @@ class Scheduler(ProcessLocal, BaseSampler):
         if isinstance(study._storage, InMemoryStorage):
             return False  # one process: the lock has serialised the decisions
         stop = levels[action.rung]
-        for t in study.get_trials(deepcopy=False, states=(
-                TrialState.RUNNING, TrialState.WAITING, TrialState.COMPLETE)):
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
+                                                          TrialState.WAITING)):
             attrs = t.system_attrs
             if t.number != trial.number and attrs.get(_attrs.CONFIG) == action.config.id \
-                    and attrs.get(_attrs.STOP) == stop:
+                    and attrs.get(_attrs.STOP) == stop and _attrs.RETRY_OF not in attrs:
                 return True
         return False
 

@@ -12,6 +12,7 @@ START = "hpo:start"  # resource the trial starts from
 STOP = "hpo:stop"  # resource the trial trains up to
 CHECKPOINT = "hpo:checkpoint"  # artifact id of the latest complete checkpoint
 CHECKPOINT_STEP = "hpo:checkpoint_step"  # resource reached by that checkpoint
+CHECKPOINT_AT = "hpo:checkpoint_at"  # [artifact id, step]: the two, written as one
 BUDGET_READ = "hpo:budget_read"  # set when the objective asked hpo.budget for its range
 
 # trial: schedulers (segments of one configuration)

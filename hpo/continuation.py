@@ -27,28 +27,35 @@ Example:
     ((10, 30), [0])
 
 Checkpoints are written atomically: the state is serialised with ``torch.save`` to a
-new artifact, and the trial's pointer to its latest checkpoint moves only once the
-artifact is complete; the previous one is then removed.
+partial file in the artifact store, renamed to its artifact id once complete, and only
+then does the trial's pointer move, together with the step it reached, in one write;
+the previous one is then removed, and partial files left by killed writers are
+cleaned up.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
+import json
 import logging
 import os
-import tempfile
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts import FileSystemArtifactStore
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 
 from hpo import _attrs
 
-__all__ = ["budget", "checkpoint", "extend", "lineage", "resume", "set_budget"]
+__all__ = ["budget", "checkpoint", "checkpoint_of", "extend", "lineage", "resume", "set_budget"]
 
 _log = logging.getLogger(__name__)
 
@@ -157,26 +164,61 @@ def checkpoint(trial: Trial | None, state: Any, *, step: Number | None = None) -
         raise TypeError(f"trial: expected a running optuna Trial, got {type(trial).__name__}")
     storage, study_id, tid = _locate(trial, None)
     store = _store(storage, study_id)
-    fd, tmp = tempfile.mkstemp(prefix=f"hpo-ckpt-{trial.number}-", suffix=".pt")
+    base = Path(store._base_path)
+    _remove_torn(base)
+    artifact_id = str(uuid.uuid4())
+    partial = base / f"{_PARTIAL}{artifact_id}"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(partial, "wb") as f:
             torch.save(state, f)
-        artifact_id = upload_artifact(artifact_store=store, file_path=tmp, study_or_trial=trial,
-                                      mimetype="application/x-torch")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, base / artifact_id)  # a reader sees all of it or nothing
     finally:
-        os.unlink(tmp)
-    previous = _trial_attrs(storage, tid).get(_attrs.CHECKPOINT)
-    # The pointer moves only now that the artifact is completely written.
-    storage.set_trial_system_attr(tid, _attrs.CHECKPOINT, artifact_id)
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    meta = ArtifactMeta(artifact_id=artifact_id, filename=f"checkpoint-{trial.number}.pt",
+                        mimetype="application/x-torch", encoding=None)
+    storage.set_trial_system_attr(tid, ARTIFACTS_ATTR_PREFIX + artifact_id,
+                                  json.dumps(dataclasses.asdict(meta)))
+    previous = checkpoint_of(_trial_attrs(storage, tid))
+    # The pointer and its step move together, in one write, once the artifact is complete:
+    # a worker killed at any point leaves the previous pair or the new one, never a mix.
+    storage.set_trial_system_attr(tid, _attrs.CHECKPOINT_AT, [artifact_id, step])
+    storage.set_trial_system_attr(tid, _attrs.CHECKPOINT, artifact_id)  # for people and tools
     if step is not None:
         storage.set_trial_system_attr(tid, _attrs.CHECKPOINT_STEP, step)
     if previous is not None:
         try:
-            store.remove(previous)
+            store.remove(previous[0])
         except FileNotFoundError:
             _log.warning("trial %d: previous checkpoint %s was already gone", trial.number,
-                         previous)
+                         previous[0])
     return artifact_id
+
+
+_PARTIAL = ".partial-"  # an artifact being written; renamed to its id once complete
+_TORN_AFTER = 3600.0  # seconds after which a partial file belongs to a killed writer
+
+
+def _remove_torn(base: Path) -> None:
+    """Remove the partial files of writers killed mid-upload (older than an hour)."""
+    now = time.time()
+    for path in base.glob(f"{_PARTIAL}*"):
+        with contextlib.suppress(FileNotFoundError):
+            if now - path.stat().st_mtime > _TORN_AFTER:
+                path.unlink()
+
+
+def checkpoint_of(attrs: dict[str, Any]) -> tuple[str, Number | None] | None:
+    """``(artifact id, step)`` of a trial's latest complete checkpoint, from its system
+    attributes, or ``None`` if it saved none."""
+    pair = attrs.get(_attrs.CHECKPOINT_AT)
+    if pair is not None:
+        return pair[0], pair[1]
+    if _attrs.CHECKPOINT in attrs:  # written by other tools (a simulator) or older hpo
+        return attrs[_attrs.CHECKPOINT], attrs.get(_attrs.CHECKPOINT_STEP)
+    return None
 
 
 def _load(store: FileSystemArtifactStore, artifact_id: str, map_location: Any) -> Any:
@@ -191,9 +233,10 @@ def load_checkpoint(study: optuna.Study, trial_number: int, *, map_location: Any
     tid = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
     store = _store(storage, study_id)
     for _ in range(3):  # the trial may replace its checkpoint while we read it
-        artifact_id = _trial_attrs(storage, tid).get(_attrs.CHECKPOINT)
-        if artifact_id is None:
+        latest = checkpoint_of(_trial_attrs(storage, tid))
+        if latest is None:
             return None
+        artifact_id = latest[0]
         try:
             return _load(store, artifact_id, map_location)
         except FileNotFoundError:
@@ -263,10 +306,11 @@ def extend(study: optuna.Study, trial_number: int, *, stop: Number) -> int:
         raise ValueError(f"trial_number: trial {trial_number} is {parent.state.name}; only "
                          "COMPLETE or PRUNED trials can be extended")
     attrs = parent.system_attrs
-    if _attrs.CHECKPOINT not in attrs:
+    latest = checkpoint_of(attrs)
+    if latest is None:
         raise ValueError(f"trial_number: trial {trial_number} saved no checkpoint (its objective "
                          "must call hpo.checkpoint) and cannot be extended")
-    reached = attrs.get(_attrs.CHECKPOINT_STEP, attrs.get(_attrs.STOP))
+    reached = latest[1] if latest[1] is not None else attrs.get(_attrs.STOP)
     if reached is None:
         raise ValueError(f"trial_number: trial {trial_number} recorded neither its budget nor "
                          "its checkpoint step; call hpo.budget or hpo.checkpoint(..., step=)")

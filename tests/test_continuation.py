@@ -229,3 +229,44 @@ def test_a_reader_never_sees_a_half_written_checkpoint(tmp_path: Path) -> None:
     state = hpo.load_checkpoint(study, 0)  # ... and invisible to readers
     assert state["version"] == 1 and torch.equal(state["w"], torch.ones(10))
     assert study.trials[0].system_attrs["hpo:checkpoint_step"] == 1
+    # the pointer and its step are one record
+    artifact, step = study.trials[0].system_attrs["hpo:checkpoint_at"]
+    assert step == 1 and artifact == study.trials[0].system_attrs["hpo:checkpoint"]
+    # the torn upload is a partial file; once it is an hour old the next checkpoint of any
+    # trial removes it (a partial file that young may still be written)
+    (torn,) = [p for p in store.iterdir() if p.name.startswith(".partial-")]
+    other = study.ask()
+    hpo.checkpoint(other, {"x": 1}, step=1)
+    assert torn.exists()
+    os.utime(torn, (time.time() - 7200, time.time() - 7200))
+    hpo.checkpoint(other, {"x": 2}, step=2)
+    assert not torn.exists()
+    assert not [p for p in store.iterdir() if p.name.startswith(".partial-")]
+
+
+def test_a_retry_resumes_the_step_its_checkpoint_reached(tmp_path: Path) -> None:
+    """A worker killed between writing the pointer and the step (the legacy attributes
+    disagree) never makes the retry train a step twice: the pointer and step pair wins."""
+    from optuna.trial import create_trial
+
+    from hpo.runner.retry import retry
+
+    study = _study(tmp_path)
+    trial = study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)})
+    hpo.budget(trial, max_resource=10)
+    hpo.checkpoint(trial, {"w": torch.zeros(3), "steps_done": 6}, step=6)
+    attrs = study._storage.get_trial_system_attrs(trial._trial_id)
+    # as if killed between the two legacy writes of an older hpo: step still says 3
+    study._storage.set_trial_system_attr(trial._trial_id, "hpo:checkpoint_step", 3)
+    study.tell(trial, state=TrialState.FAIL)
+    again = retry(study, study.trials[0], max_retries=2)
+    assert again is not None
+    assert hpo.budget(study.trials[again]) == (6, 10)
+    assert attrs["hpo:checkpoint_at"][1] == 6
+    # a checkpoint written by another tool (legacy attributes only) still counts
+    legacy = create_trial(state=TrialState.FAIL, params={}, distributions={},
+                          system_attrs={"hpo:stop": 10, "hpo:checkpoint": "x",
+                                        "hpo:checkpoint_step": 4})
+    study.add_trial(legacy)
+    again = retry(study, study.trials[-1], max_retries=2)
+    assert hpo.budget(study.trials[again]) == (4, 10)

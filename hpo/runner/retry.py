@@ -24,6 +24,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo import _attrs
+from hpo.continuation import checkpoint_of
 
 __all__ = ["Heartbeat", "dead_worker", "fail_stale_trials", "retry"]
 
@@ -71,10 +72,10 @@ def retry(study: optuna.Study, failed: FrozenTrial, max_retries: int, *,
     # the retry is the same segment of the same configuration (scheduler) or member (PBT)
     system_attrs.update({k: attrs[k] for k in _attrs.SEGMENT_OF if k in attrs})
     stop = attrs.get(_attrs.STOP)
-    if _attrs.CHECKPOINT in attrs and _attrs.CHECKPOINT_STEP in attrs and stop is not None \
-            and attrs[_attrs.CHECKPOINT_STEP] < stop:
-        system_attrs.update({_attrs.PARENT: failed.number,
-                             _attrs.START: attrs[_attrs.CHECKPOINT_STEP], _attrs.STOP: stop})
+    latest = checkpoint_of(attrs)
+    if latest is not None and latest[1] is not None and stop is not None and latest[1] < stop:
+        system_attrs.update({_attrs.PARENT: failed.number, _attrs.START: latest[1],
+                             _attrs.STOP: stop})
     elif stop is not None:
         for key in (_attrs.PARENT, _attrs.START, _attrs.STOP):
             if key in attrs:

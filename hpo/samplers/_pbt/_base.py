@@ -34,7 +34,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs, _segments
-from hpo.continuation import set_budget
+from hpo.continuation import checkpoint_of, set_budget
 from hpo.samplers._local import ProcessLocal
 from hpo.samplers._pbt._explore import check_params
 from hpo.samplers._pbt._population import Member, read_population
@@ -161,7 +161,7 @@ class PopulationSampler(ProcessLocal, BaseSampler):
                 if t.state != TrialState.COMPLETE:
                     continue
                 attrs = t.system_attrs
-                if _attrs.CHECKPOINT in attrs:
+                if checkpoint_of(attrs) is not None:
                     return
                 if attrs.get(_attrs.BUDGET_READ) or t.intermediate_values:
                     raise ValueError(
@@ -205,8 +205,8 @@ class PopulationSampler(ProcessLocal, BaseSampler):
             others = [(m, seg) for m, seg in ranked if m is not member]
             pool = upper if not replace else others[len(others) - max(n, 1):]
             sources = [(m, seg) for m, seg in pool if m is not member
-                       and _attrs.CHECKPOINT in seg.system_attrs
-                       and seg.system_attrs[_attrs.CHECKPOINT] not in self._removed]
+                       and (latest := checkpoint_of(seg.system_attrs)) is not None
+                       and latest[0] not in self._removed]
             if sources:
                 rng = np.random.default_rng([self._seed or 0, 7, trial.number if trial else 0])
                 source, seg = sources[int(rng.integers(len(sources)))]
@@ -255,7 +255,9 @@ class PopulationSampler(ProcessLocal, BaseSampler):
         else:
             seg = action.segment if isinstance(action, _Exploit) else action.member.last
             assert seg is not None
-            start = seg.system_attrs.get(_attrs.CHECKPOINT_STEP, seg.system_attrs[_attrs.STOP])
+            latest = checkpoint_of(seg.system_attrs)
+            start = latest[1] if latest is not None and latest[1] is not None \
+                else seg.system_attrs[_attrs.STOP]
             set_budget(study, trial, start=start, stop=min(start + self._interval, self._max),
                        parent=seg.number)
             member = action.member.id
@@ -314,7 +316,8 @@ class PopulationSampler(ProcessLocal, BaseSampler):
         for m in members:
             done = [t for t in m.segments if t.state == TrialState.COMPLETE]
             for old, new in itertools.pairwise(done):
-                artifact = old.system_attrs.get(_attrs.CHECKPOINT)
+                latest = checkpoint_of(old.system_attrs)
+                artifact = None if latest is None else latest[0]
                 if artifact is None or artifact in self._removed or old.number in needed \
                         or old.system_attrs[_attrs.STOP] >= behind:
                     continue

@@ -32,7 +32,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs, _segments
-from hpo.continuation import set_budget
+from hpo.continuation import checkpoint_of, set_budget
 from hpo.samplers._local import ProcessLocal
 from hpo.samplers._schedulers._ladder import Ladder
 from hpo.samplers._schedulers._plan import (
@@ -274,8 +274,9 @@ class Scheduler(ProcessLocal, BaseSampler):
         else:
             cfg = action.config
             parent = cfg.ends[cfg.top]
-            if _attrs.CHECKPOINT in parent.system_attrs:
-                start = parent.system_attrs.get(_attrs.CHECKPOINT_STEP, levels[cfg.top])
+            latest = checkpoint_of(parent.system_attrs)
+            if latest is not None:
+                start = latest[1] if latest[1] is not None else levels[cfg.top]
                 set_budget(study, trial, start=start, stop=levels[action.rung],
                            parent=parent.number)
             else:  # nothing to continue from: retrain from zero

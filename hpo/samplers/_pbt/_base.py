@@ -6,8 +6,9 @@ member that is furthest behind and decides, from the study alone:
 
 - a new member while the population is not full (parameters from the ``searcher``);
 - **exploit**: a member in the bottom quantile (or one whose segment failed for good)
-  continues a top-quantile member's latest complete checkpoint (parent = that segment,
-  budget from its resource on), with parameters from :meth:`_explore`;
+  continues the checkpoint of a top-quantile member's segment that ends where it stands
+  (members are ranked at equal resource; finished ones count), with parameters from
+  :meth:`_explore`;
 - otherwise it continues its own checkpoint with its own parameters.
 
 A member copies only a COMPLETE segment that committed a checkpoint. A worker with

@@ -108,6 +108,14 @@ def med_range(xs: Sequence[float], fmt: str = "{:.4f}") -> str:
     return f"{fmt.format(statistics.median(xs))} [{fmt.format(min(xs))}, {fmt.format(max(xs))}]"
 
 
+def _median(xs: Sequence[float]) -> float:
+    return statistics.median(xs) if xs else math.nan
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if math.isfinite(a) and math.isfinite(b) and b > 0 else "-"
+
+
 def _run(cmd: list[str]) -> str:
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=5, cwd=ROOT)
@@ -461,13 +469,12 @@ def toy_report(res: dict[str, Any], ray_init_s: float | None, out_png: Path,
     ratio_ov = []
     for a, b in (("hpo-pbt", "ray-pbt"), ("hpo-pb2", "ray-pb2")):
         if a in runs and b in runs:
-            ha = statistics.median([x for r in runs[a].values()
-                                    for x in r["timing"].get("exploit", {}).get("ask_s", [])])
-            hb = statistics.median([x for r in runs[b].values() for x in r["exploit_decision_s"]])
-            wa = statistics.median([r["wall_s"] / r["segments"] for r in runs[a].values()])
-            wb = statistics.median([(r["wall_s"] - r["train_s"]) / r["segments"]
-                                    for r in runs[b].values()])
-            ratio_ov.append([f"{LABELS[a]} / {LABELS[b]}", f"{ha / hb:.2f}x", f"{wa / wb:.2f}x"])
+            ha = _median([x for r in runs[a].values()
+                          for x in r["timing"].get("exploit", {}).get("ask_s", [])])
+            hb = _median([x for r in runs[b].values() for x in r["exploit_decision_s"]])
+            wa = _median([r["wall_s"] / r["segments"] for r in runs[a].values()])
+            wb = _median([(r["wall_s"] - r["train_s"]) / r["segments"] for r in runs[b].values()])
+            ratio_ov.append([f"{LABELS[a]} / {LABELS[b]}", _ratio(ha, hb), _ratio(wa, wb)])
     t4 = table(["overhead ratio", "per exploit decision", "wall per segment"], ratio_ov) \
         if ratio_ov else ""
     _plot_toy(res, order, out_png)
@@ -828,7 +835,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("part", nargs="?", default="all", choices=["all", "toy", "ppo", "mo"])
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run (< 3 min): 2 seeds, tiny PPO; writes everything under "
+                    help="smoke run (< 3 min): 1 seed (2 for mo), tiny PPO; writes under "
                          "$TMPDIR/pbt_bench_quick and leaves docs/ and results/ alone")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2, help="parallel PPO processes (at most 2)")
@@ -855,7 +862,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         t = time.perf_counter()
         ray_s = None if args.no_ray else _ray_init()
         print(f"toy: seeds {seeds}, ray {'on' if ray_s is not None else 'off'}", flush=True)
-        res = toy_part(seeds, ray_s is not None, quick)
+        res = toy_part(seeds[:1] if quick else seeds, ray_s is not None, quick)
         res["ray_init_s"] = ray_s
         if ray_s is not None:
             import ray

@@ -38,7 +38,7 @@ from optuna.pruners import BasePruner
 from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, Trial
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from hpo import _attrs
 
@@ -453,3 +453,10 @@ def record_failure_id(storage: BaseStorage, trial_id: int, reason: str,
     storage.set_trial_system_attr(trial_id, _attrs.FAIL_REASON, reason)
     if traceback_text:
         storage.set_trial_system_attr(trial_id, _attrs.TRACEBACK, traceback_text)
+
+
+def fail_trial(storage: BaseStorage, trial_id: int, reason: str) -> None:
+    """Record why a trial cannot run and mark it FAIL (a sampler that refuses a trial in
+    ``before_trial``: nothing may stay RUNNING)."""
+    record_failure_id(storage, trial_id, reason)
+    storage.set_trial_state_values(trial_id, state=TrialState.FAIL)

@@ -3,57 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import FrozenTrial, TrialState
+from cli_helpers import HPO, env, run_hpo, sweep_file, wait_for
+from optuna.trial import TrialState
 
 import hpo
 from hpo.cli.sweepfile import SweepFileError, load_sweep
 from hpo.runner.gpus import assign_gpus
 from hpo.runner.loop import counted
-
-TESTS = Path(__file__).resolve().parent
-HPO = str(Path(sys.executable).with_name("hpo"))
-
-
-def _sweep_file(tmp_path: Path, text: str, name: str = "sweep.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def _env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(TESTS), **extra}
-
-
-def _hpo(*args: str, cwd: Path, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([HPO, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=_env(**env))
-
-
-def _wait_for(url: str, name: str, done: Callable[[list[FrozenTrial]], bool],
-              timeout: float = 120) -> None:
-    """Poll the study (which may not exist yet) until ``done(trials)``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        assert time.monotonic() < deadline, f"study {name!r} made no progress"
-        time.sleep(0.3)
-        try:
-            trials = hpo.load_study(study_name=name, storage=url).trials
-        except ValueError:
-            continue
-        if done(trials):
-            return
-
 
 # -- the Python entry point -------------------------------------------------------------
 
@@ -165,7 +129,7 @@ def test_gpus_are_assigned_per_slot(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_sweep_file_errors_name_file_line_and_key(tmp_path: Path) -> None:
-    path = _sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: bad
         command: "python train.py --lr {lr} --wd {wd}"
         metric: {name: loss, direction: lower}
@@ -184,7 +148,7 @@ def test_sweep_file_errors_name_file_line_and_key(tmp_path: Path) -> None:
     assert f"{path}:8: workers: Input should be greater than or equal to 1" in msg
     assert f"{path}:9: colour: Extra inputs are not permitted" in msg
 
-    path = _sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: bad
         command: "python train.py --lr {lr}"
         metric: {name: loss}
@@ -200,7 +164,7 @@ def test_sweep_file_errors_name_file_line_and_key(tmp_path: Path) -> None:
     # a sampler hpo plans but does not have yet gets a precise error; an unknown one too
     for name, extra in ([(PLANNED[0], r" \(planned, not yet available\)")] if PLANNED else []) \
             + [("no-such-sampler", "")]:
-        path = _sweep_file(tmp_path, f"""\
+        path = sweep_file(tmp_path, f"""\
             name: bad
             objective: runner_objectives:quadratic
             sampler: {{name: {name}}}
@@ -208,24 +172,24 @@ def test_sweep_file_errors_name_file_line_and_key(tmp_path: Path) -> None:
             """, "sampler.yaml")
         with pytest.raises(SweepFileError, match=rf"sampler '{name}'{extra}; allowed: \["):
             load_sweep(path)
-    path = _sweep_file(tmp_path, "name: x\nobjective: nomodule\nbudget: {trials: 1}\n", "o.yaml")
+    path = sweep_file(tmp_path, "name: x\nobjective: nomodule\nbudget: {trials: 1}\n", "o.yaml")
     with pytest.raises(SweepFileError, match=r"o.yaml:2: objective: must be 'module:function'"):
         load_sweep(path)
 
 
 def test_cli_reports_sweep_errors_without_traceback(tmp_path: Path) -> None:
-    path = _sweep_file(tmp_path, "name: x\nbudget: {trials: 1}\n")
-    out = _hpo("sweep", str(path), cwd=tmp_path)
+    path = sweep_file(tmp_path, "name: x\nbudget: {trials: 1}\n")
+    out = run_hpo("sweep", str(path), cwd=tmp_path)
     assert out.returncode == 2
     assert "give exactly one of 'objective' (module:function) or 'command'" in out.stderr
     assert "Traceback" not in out.stderr
-    path = _sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: x
         objective: runner_objectives:quadratic
         sampler: {name: tpe, n_startup: 3}
         budget: {trials: 1}
         """)
-    out = _hpo("sweep", str(path), cwd=tmp_path)
+    out = run_hpo("sweep", str(path), cwd=tmp_path)
     assert out.returncode == 2 and "tpe has no option(s) ['n_startup']" in out.stderr
 
 
@@ -239,7 +203,7 @@ def test_command_sweep_reads_json_lines(tmp_path: Path) -> None:
         for step in range(4):
             print(json.dumps({"step": step * 10, "loss": (lr - 0.01) ** 2 + 1 / (step + 1)}))
         """))
-    path = _sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: cmd
         command: "python train.py --lr {lr} --tag {trial_number}"
         metric: {name: loss, direction: minimize}
@@ -249,7 +213,7 @@ def test_command_sweep_reads_json_lines(tmp_path: Path) -> None:
         budget: {trials: 6}
         workers: 2
         """)
-    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="cmd", storage=f"sqlite:///{tmp_path}/sweeps/cmd/study.db")
     assert len(study.trials) == 6
@@ -267,15 +231,15 @@ def test_command_sweep_reads_json_lines(tmp_path: Path) -> None:
     assert best[0]["number"] == study.best_trial.number
     log = (tmp_path / "sweeps" / "cmd" / "logs" / "trial-0.log").read_text()
     assert "starting" in log
-    plots = _hpo("plot", str(path), "--out", str(tmp_path / "plots"), cwd=tmp_path)
+    plots = run_hpo("plot", str(path), "--out", str(tmp_path / "plots"), cwd=tmp_path)
     assert plots.returncode == 0, plots.stderr
     assert (tmp_path / "plots" / "history.png").stat().st_size > 5000
-    status = _hpo("status", str(path), cwd=tmp_path)
+    status = run_hpo("status", str(path), cwd=tmp_path)
     assert status.returncode == 0 and "complete" in status.stdout
 
 
 def test_interrupted_sweep_resumes_without_redoing_trials(tmp_path: Path) -> None:
-    path = _sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: stop
         objective: runner_objectives:stepper
         sampler: {name: random, seed: 0}
@@ -283,10 +247,10 @@ def test_interrupted_sweep_resumes_without_redoing_trials(tmp_path: Path) -> Non
         workers: 1
         """)
     proc = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
-                            env=_env(HPO_TEST_SLOW_STEPS="1"), stderr=subprocess.PIPE, text=True)
+                            env=env(HPO_TEST_SLOW_STEPS="1"), stderr=subprocess.PIPE, text=True)
     url = f"sqlite:///{tmp_path}/sweeps/stop/study.db"
     # wait until trial 0 completed and trial 1 checkpointed in its slow steps
-    _wait_for(url, "stop", lambda ts: len(ts) == 2 and ts[0].state == TrialState.COMPLETE
+    wait_for(url, "stop", lambda ts: len(ts) == 2 and ts[0].state == TrialState.COMPLETE
               and ts[1].system_attrs.get("hpo:checkpoint_step", 0) >= 6)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
@@ -297,7 +261,7 @@ def test_interrupted_sweep_resumes_without_redoing_trials(tmp_path: Path) -> Non
     assert first[1][0] == TrialState.FAIL
     assert study.trials[1].system_attrs["hpo:fail_reason"] == "the sweep was stopped"
 
-    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="stop", storage=url)
     assert counted(study.trials) == 4
@@ -313,7 +277,7 @@ def test_interrupted_sweep_resumes_without_redoing_trials(tmp_path: Path) -> Non
 
 
 def test_sigkilled_worker_trial_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
-    path = _sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: kill
         objective: runner_objectives:stepper
         sampler: {name: random, seed: 0}
@@ -323,14 +287,14 @@ def test_sigkilled_worker_trial_is_retried_from_its_checkpoint(tmp_path: Path) -
         """)
     url = f"sqlite:///{tmp_path}/sweeps/kill/study.db"
     victim = subprocess.Popen([HPO, "sweep", str(path), "--no-progress"], cwd=tmp_path,
-                              env=_env(HPO_TEST_SLOW_STEPS="1"), stderr=subprocess.DEVNULL)
+                              env=env(HPO_TEST_SLOW_STEPS="1"), stderr=subprocess.DEVNULL)
     # wait for the checkpoint of step 6, inside the slow steps
-    _wait_for(url, "kill", lambda ts: bool(ts)
+    wait_for(url, "kill", lambda ts: bool(ts)
               and ts[0].system_attrs.get("hpo:checkpoint_step", 0) >= 6)
     victim.send_signal(signal.SIGKILL)
     victim.wait(30)
     # no wait for the grace period: its process on this host is gone, so it is dead now
-    out = _hpo("worker", "--study", "kill", "--storage", url, "--no-progress", cwd=tmp_path)
+    out = run_hpo("worker", "--study", "kill", "--storage", url, "--no-progress", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="kill", storage=url)
     dead, again = study.trials[0], study.trials[1]
@@ -349,7 +313,7 @@ def test_sigkilled_worker_trial_is_retried_from_its_checkpoint(tmp_path: Path) -
 
 
 def _many_workers(tmp_path: Path, storage: str, name: str, n_workers: int, trials: int) -> None:
-    path = _sweep_file(tmp_path, f"""\
+    path = sweep_file(tmp_path, f"""\
         name: {name}
         objective: runner_objectives:quadratic
         sampler: {{name: random, seed: 0}}
@@ -357,7 +321,7 @@ def _many_workers(tmp_path: Path, storage: str, name: str, n_workers: int, trial
         storage: {storage}
         """)
     procs = [subprocess.Popen([HPO, "worker", str(path), "--no-progress"], cwd=tmp_path,
-                              env=_env(), stderr=subprocess.PIPE, text=True)
+                              env=env(), stderr=subprocess.PIPE, text=True)
              for _ in range(n_workers)]
     for p in procs:
         _, err = p.communicate(timeout=300)
@@ -386,7 +350,7 @@ def test_workers_share_a_redis_journal_study(tmp_path: Path, redis_url: str,
 
 def test_ray_backend(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is in the 'ray' extra")
-    path = _sweep_file(tmp_path, """\
+    path = sweep_file(tmp_path, """\
         name: ray
         objective: runner_objectives:misbehaving
         budget: {trials: 6}
@@ -396,7 +360,7 @@ def test_ray_backend(tmp_path: Path) -> None:
         """)
     url = f"sqlite:///{tmp_path}/sweeps/ray/study.db"
     _enqueue_misbehaving(url, "ray")
-    out = _hpo("sweep", str(path), "--no-progress", cwd=tmp_path, timeout=300)
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path, timeout=300)
     assert out.returncode == 0, out.stderr
     study = hpo.load_study(study_name="ray", storage=url)
     _check_misbehaving(study)

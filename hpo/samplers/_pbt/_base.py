@@ -18,6 +18,7 @@ generation) waits outside the lock; the runner asks :meth:`has_work` first.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import itertools
 import logging
@@ -119,11 +120,11 @@ class PopulationSampler(ProcessLocal, BaseSampler):
 
         return sorted(entries, key=reward)
 
+    @abc.abstractmethod
     def _explore(self, study: Study, member: Member, segment: FrozenTrial,
                  space: dict[str, BaseDistribution], rng: np.random.Generator
                  ) -> dict[str, Any]:
         """The parameters of ``member`` once it copied ``segment`` (another member's)."""
-        raise NotImplementedError
 
     def reseed_rng(self) -> None:
         self._searcher.reseed_rng()
@@ -240,10 +241,9 @@ class PopulationSampler(ProcessLocal, BaseSampler):
                                      f"every member reached max_resource={self._max}")
                 time.sleep(_POLL)
         except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
-            from hpo.study import record_failure_id
+            from hpo.study import fail_trial
 
-            record_failure_id(study._storage, trial._trial_id, str(exc))
-            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            fail_trial(study._storage, trial._trial_id, str(exc))
             raise
 
     def _apply(self, study: Study, trial: FrozenTrial,

@@ -259,10 +259,9 @@ class Scheduler(ProcessLocal, BaseSampler):
                     self._apply(study, trial, New(action.config.bracket, _first(action)),
                                 levels)
         except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
-            from hpo.study import record_failure_id
+            from hpo.study import fail_trial
 
-            record_failure_id(study._storage, trial._trial_id, str(exc))
-            study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+            fail_trial(study._storage, trial._trial_id, str(exc))
             raise
 
     def _apply(self, study: Study, trial: FrozenTrial, action: Promote | New,

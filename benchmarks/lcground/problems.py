@@ -9,6 +9,7 @@ over the whole space (the table's best row; the function's known minimum).
 
 from __future__ import annotations
 
+import abc
 import json
 import math
 from collections.abc import Mapping
@@ -47,7 +48,7 @@ class Curve:
         return float(self.costs[start:stop].sum())
 
 
-class Problem:
+class Problem(abc.ABC):
     """Interface of a problem (see the module docstring)."""
 
     name: str
@@ -58,8 +59,9 @@ class Problem:
     reduction_factor: int = 3
     optimum: float
 
+    @abc.abstractmethod
     def curve(self, params: Mapping[str, Any]) -> Curve:
-        raise NotImplementedError
+        """The learning curve (values and costs per unit) of a configuration."""
 
     def final_value(self, params: Mapping[str, Any]) -> float:
         return self.curve(params).value(self.max_resource)

@@ -31,6 +31,7 @@ that reached ``max_resource`` (for tables the seed-mean value of that configurat
 
 from __future__ import annotations
 
+import abc
 import heapq
 import itertools
 import time
@@ -118,21 +119,23 @@ class SimResult:
             "history", "jobs")}
 
 
-class Policy:
+class Policy(abc.ABC):
     """The decisions of a system; subclasses implement :meth:`ask` / :meth:`report` /
     :meth:`tell`.  ``ask`` may return ``None``: the worker waits for the next event."""
 
     name: str = "policy"
 
+    @abc.abstractmethod
     def ask(self, now: float) -> Spec | None:
-        raise NotImplementedError
+        """The next job to start, or ``None``."""
 
     def report(self, job: Job, epoch: int, value: float, now: float) -> bool:
         """After unit ``epoch`` of a job; ``False`` stops (prunes) it."""
         return True
 
+    @abc.abstractmethod
     def tell(self, job: Job, value: float, now: float, pruned: bool) -> None:
-        raise NotImplementedError
+        """A job ended (finished its segment, or was pruned)."""
 
 
 class Simulator:

@@ -35,9 +35,9 @@ from optuna.storages import InMemoryStorage
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo import _attrs, _segments
+from hpo import _attrs
 from hpo.continuation import checkpoint_of, set_budget
-from hpo.samplers._local import ProcessLocal
+from hpo.samplers._continuing import ContinuationSampler
 from hpo.samplers._pbt._explore import check_params
 from hpo.samplers._pbt._population import Member, read_population
 from hpo.samplers._schedulers._ladder import check_resource
@@ -67,14 +67,10 @@ class _Exploit:
     segment: FrozenTrial  # the source's segment that ends where the member stands
 
 
-class PopulationSampler(ProcessLocal, BaseSampler):
+class PopulationSampler(ContinuationSampler):
     """Base of :class:`~hpo.samplers.PBT`, :class:`~hpo.samplers.PB2` and
     :class:`~hpo.samplers.MOPBT`; subclasses rank members (:meth:`_ranked`) and explore
     (:meth:`_explore`)."""
-
-    #: It decides which trials continue which: ``hpo.create_study`` gives it no pruner
-    #: by default (Optuna's median pruner would stop segments it scheduled).
-    decides_continuation = True
 
     _objectives = "one"
 
@@ -104,7 +100,6 @@ class PopulationSampler(ProcessLocal, BaseSampler):
         self._reset_local()
         self._removed: set[str] = set()
         self._warned: set[int] = set()
-        self._pruner_warned = False
 
     # -- what subclasses define ----------------------------------------------------------
 
@@ -222,10 +217,7 @@ class PopulationSampler(ProcessLocal, BaseSampler):
             return  # sample_relative / sample_independent say why
         if _attrs.STOP in trial.system_attrs:
             return  # decided already: a retry, an hpo.extend, or this trial in a worker
-        if not self._pruner_warned and (why := _segments.pruner_conflict(
-                study, type(self).__name__)) is not None:
-            self._pruner_warned = True
-            _logger.warning(why)
+        self._warn_about_pruner(study)
         try:
             while True:
                 with self._lock:
@@ -241,9 +233,7 @@ class PopulationSampler(ProcessLocal, BaseSampler):
                                      f"every member reached max_resource={self._max}")
                 time.sleep(_POLL)
         except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
-            from hpo.study import fail_trial
-
-            fail_trial(study._storage, trial._trial_id, str(exc))
+            self._refuse(study, trial, exc)
             raise
 
     def _apply(self, study: Study, trial: FrozenTrial,

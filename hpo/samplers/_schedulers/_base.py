@@ -31,9 +31,9 @@ from optuna.storages import InMemoryStorage
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-from hpo import _attrs, _segments
+from hpo import _attrs
 from hpo.continuation import checkpoint_of, set_budget
-from hpo.samplers._local import ProcessLocal
+from hpo.samplers._continuing import ContinuationSampler
 from hpo.samplers._schedulers._ladder import Ladder
 from hpo.samplers._schedulers._plan import (
     VARIANTS,
@@ -52,17 +52,13 @@ _logger = logging.getLogger("hpo.samplers")
 Number = int | float
 
 
-class Scheduler(ProcessLocal, BaseSampler):
+class Scheduler(ContinuationSampler):
     """Base of hpo's promotion schedulers; use a subclass (:class:`~hpo.samplers.ASHA`, ...).
 
     Subclasses say which brackets an iteration has (:meth:`_firsts`), how many
     configurations a synchronous bracket holds (:meth:`_size`) and how many go on from
     a rung (:meth:`_keep`).
     """
-
-    #: It decides which trials continue which: ``hpo.create_study`` gives it no pruner
-    #: by default (Optuna's median pruner would stop segments it scheduled).
-    decides_continuation = True
 
     def __init__(self, *, min_resource: Number, max_resource: Number,
                  reduction_factor: float, searcher: BaseSampler | None, seed: int | None,
@@ -79,7 +75,6 @@ class Scheduler(ProcessLocal, BaseSampler):
         self._synchronous = synchronous
         self._variant = variant
         self._warned: set[int] = set()
-        self._pruner_warned = False
         self._reset_local()
 
     _local = ("_seen", "_views", "_readers", "_finished")
@@ -241,10 +236,7 @@ class Scheduler(ProcessLocal, BaseSampler):
             return  # sample_relative / sample_independent say why
         if _attrs.STOP in trial.system_attrs:
             return  # decided already: a retry, an hpo.extend, or this trial in a worker
-        if not self._pruner_warned and (why := _segments.pruner_conflict(
-                study, type(self).__name__)) is not None:
-            self._pruner_warned = True
-            _logger.warning(why)
+        self._warn_about_pruner(study)
         try:
             with self._lock:
                 ladder, current = self._ladder_of(study)
@@ -259,9 +251,7 @@ class Scheduler(ProcessLocal, BaseSampler):
                     self._apply(study, trial, New(action.config.bracket, _first(action)),
                                 levels)
         except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
-            from hpo.study import fail_trial
-
-            fail_trial(study._storage, trial._trial_id, str(exc))
+            self._refuse(study, trial, exc)
             raise
 
     def _apply(self, study: Study, trial: FrozenTrial, action: Promote | New,

@@ -75,12 +75,24 @@ HPO_SYSTEMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     # the same schedulers with TPE proposing new configurations (as Optuna TPE + HB pruner)
     "hpo-asha-tpe": ("ASHA", "hpo ASHA + TPE", {"searcher": "tpe"}),
     "hpo-hyperband-tpe": ("Hyperband", "hpo Hyperband + TPE", {"searcher": "tpe"}),
+    # multi-fidelity GP (learning-curve model) as searcher, and freeze-thaw
+    "hpo-asha-mfgp": ("ASHA", "hpo ASHA + MF-GP", {"searcher": "mfgp"}),
+    "hpo-hyperband-mfgp": ("Hyperband", "hpo Hyperband + MF-GP", {"searcher": "mfgp"}),
+    "hpo-freezethaw": ("FreezeThaw", "hpo FreezeThaw", {}),
+    # ablations: the GP of one rung's values (GPSampler), EI at the highest rung, no cost
+    "hpo-asha-gp": ("ASHA", "hpo ASHA + GP (one rung)", {"searcher": "gp"}),
+    "hpo-asha-mfgp-highest": ("ASHA", "hpo ASHA + MF-GP (highest rung)",
+                              {"searcher": "mfgp-highest"}),
+    "hpo-asha-mfgp-nocost": ("ASHA", "hpo ASHA + MF-GP (no cost)", {"searcher": "mfgp-nocost"}),
+    "hpo-freezethaw-nocost": ("FreezeThaw", "hpo FreezeThaw (no cost)",
+                              {"searcher": "mfgp-nocost"}),
 }
 LABELS = {"optuna-random-sha": "Random + SHA pruner", "optuna-tpe-hyperband": "TPE + HB pruner",
           "optuna-random": "Random (full budget)", "syne-asha": "Syne Tune ASHA",
+          "syne-bohb": "Syne Tune BOHB", "syne-asha-bore": "Syne Tune ASHA-BORE",
           "dehb": "DEHB", **{k: v[1] for k, v in HPO_SYSTEMS.items()}}
 ALL_SYSTEMS = ("optuna-random-sha", "optuna-tpe-hyperband", "optuna-random", "syne-asha",
-               "dehb", *HPO_SYSTEMS)
+               "syne-bohb", "syne-asha-bore", "dehb", *HPO_SYSTEMS)
 
 _problems: dict[tuple[str, int | None], lc.Problem] = {}
 
@@ -134,6 +146,9 @@ def make_policy(system: str, p: lc.Problem, seed: int) -> lc.Policy:
                                name=LABELS[system], study_name=name, report=False)
     if system == "syne-asha":
         return SyneTuneASHA(p, seed=seed, name=LABELS[system])
+    if system in ("syne-bohb", "syne-asha-bore"):
+        return SyneTuneASHA(p, seed=seed, name=LABELS[system],
+                            baseline={"syne-bohb": "BOHB", "syne-asha-bore": "ASHABORE"}[system])
     if system == "dehb":
         return DEHBPolicy(p, seed=seed, name=LABELS[system])
     if system in HPO_SYSTEMS:
@@ -143,11 +158,24 @@ def make_policy(system: str, p: lc.Problem, seed: int) -> lc.Policy:
             raise LookupError(f"hpo.samplers.{cls_name} does not exist yet")
         kw = {"min_resource": rmin, "max_resource": R, "reduction_factor": eta, "seed": seed,
               **extra}
-        if kw.get("searcher") == "tpe":
-            kw["searcher"] = optuna.samplers.TPESampler(seed=seed)
+        kw["searcher"] = _searcher(kw.get("searcher"), seed)
         sampler = cls(**_kwargs_for(cls, kw))
         return lc.OptunaPolicy(p, sampler, None, name=label, study_name=name)
     raise ValueError(f"unknown system {system!r}; known: {', '.join(ALL_SYSTEMS)}")
+
+
+def _searcher(name: str | None, seed: int) -> Any:
+    import hpo.samplers as hs
+
+    if name is None:
+        return None
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "gp":
+        return hs.GPSampler(seed=seed)
+    options = {"mfgp": {}, "mfgp-highest": {"acquisition_resource": "highest"},
+               "mfgp-nocost": {"cost_aware": False}}[name]
+    return hs.MultiFidelityGPSampler(seed=seed, **options)
 
 
 def system_available(system: str) -> str | None:
@@ -155,7 +183,7 @@ def system_available(system: str) -> str | None:
     if system in HPO_SYSTEMS:
         cls_name = HPO_SYSTEMS[system][0]
         return None if _hpo_class(cls_name) else f"hpo.samplers.{cls_name} does not exist yet"
-    if system == "syne-asha":
+    if system in ("syne-asha", "syne-bohb", "syne-asha-bore"):
         return peers_available()["syne-tune"]
     if system == "dehb":
         return peers_available()["dehb"]

@@ -58,14 +58,18 @@ def _cast(params: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[st
 
 
 class SyneTuneASHA(Policy):
-    """Syne Tune ASHA (stopping), ``grace_period=min_resource``, ``max_t=max_resource``."""
+    """A Syne Tune stopping scheduler, ``grace_period=min_resource``, ``max_t=max_resource``:
+    ``baseline="ASHA"`` (random searcher), ``"BOHB"`` (asynchronous BOHB: ASHA with a KDE
+    searcher) or ``"ASHABORE"`` (ASHA with a BORE classifier searcher)."""
 
     def __init__(self, problem: Problem, *, seed: int, reduction_factor: float | None = None,
-                 name: str = "Syne Tune ASHA") -> None:
+                 name: str = "Syne Tune ASHA", baseline: str = "ASHA") -> None:
         from syne_tune import config_space as cs
         from syne_tune.backend.trial_status import Trial
-        from syne_tune.optimizer.baselines import ASHA
+        from syne_tune.optimizer import baselines
         from syne_tune.optimizer.scheduler import SchedulerDecision
+
+        ASHA = getattr(baselines, baseline)
 
         space: dict[str, Any] = {}
         for n, d in problem.space.items():

@@ -19,7 +19,8 @@ and parent before the trial starts; a plain sampler gets ``(0, max_resource)``),
 ``trial.report(value, e)`` and ``trial.should_prune()`` after every unit.  At the end
 of a segment (or where it was pruned) the trial gets a cheap simulated checkpoint:
 system attributes ``hpo:checkpoint = "sim"`` and ``hpo:checkpoint_step`` = the unit
-reached, set before ``study.tell``.  A segment with ``start > 0`` whose parent has a
+reached, and ``hpo:seconds`` = its simulated training time, set before
+``study.tell``.  A segment with ``start > 0`` whose parent has a
 checkpoint costs only units ``start+1 .. stop`` (from the checkpoint's unit if that is
 below ``start``); one without retrains from zero.
 
@@ -53,10 +54,11 @@ from .problems import Curve, Problem
 __all__ = ["Job", "OptunaPolicy", "Policy", "SimResult", "Simulator", "Spec", "simulate",
            "suggest_all"]
 
-# hpo._attrs names (CHECKPOINT, CHECKPOINT_STEP, PARENT), spelled out: hpo._attrs is private
+# hpo._attrs names, spelled out: hpo._attrs is private
 CHECKPOINT = "hpo:checkpoint"
 CHECKPOINT_STEP = "hpo:checkpoint_step"
 PARENT = "hpo:parent"
+SECONDS = "hpo:seconds"
 
 
 @dataclass
@@ -358,6 +360,8 @@ class OptunaPolicy(Policy):
         if self.report_units and not pruned:  # a pruned one reported it already
             trial.report(value, job.epoch)
         self._storage.set_trial_system_attr(trial._trial_id, CHECKPOINT, "sim")
+        # the simulated training time (the storage's datetimes are this process's clock)
+        self._storage.set_trial_system_attr(trial._trial_id, SECONDS, now - job.t_start)
         self._storage.set_trial_system_attr(trial._trial_id, CHECKPOINT_STEP, job.epoch)
         if pruned:
             self.study.tell(trial, state=TrialState.PRUNED)

@@ -1,6 +1,9 @@
 """hpo's samplers, each an ``optuna.samplers.BaseSampler`` usable in any Optuna study.
 
 - :class:`GPSampler`: GP Bayesian optimisation.
+- :class:`MultiFidelityGPSampler`: GP Bayesian optimisation of learning curves, on its
+  own with a pruner, as a scheduler's searcher, or in :class:`FreezeThaw`
+  (docs/multifidelity.md).
 - Schedulers with promotion, on trial continuation (docs/schedulers.md):
   :class:`SuccessiveHalving`, :class:`ASHA`, :class:`Hyperband`, :class:`IDHB`,
   :class:`OneEpoch`.
@@ -12,16 +15,18 @@ from __future__ import annotations
 
 from optuna.samplers import BaseSampler
 
+from hpo.samplers.freeze_thaw import FreezeThaw
 from hpo.samplers.gp import GPSampler
 from hpo.samplers.hyperband import IDHB, Hyperband
 from hpo.samplers.mopbt import MOPBT
+from hpo.samplers.multifidelity import MultiFidelityGPSampler
 from hpo.samplers.one_epoch import OneEpoch
 from hpo.samplers.pb2 import PB2
 from hpo.samplers.pbt import PBT
 from hpo.samplers.successive_halving import ASHA, SuccessiveHalving
 
-__all__ = ["ASHA", "IDHB", "MOPBT", "PB2", "PBT", "GPSampler", "Hyperband", "OneEpoch",
-           "SuccessiveHalving", "default_sampler"]
+__all__ = ["ASHA", "IDHB", "MOPBT", "PB2", "PBT", "FreezeThaw", "GPSampler", "Hyperband",
+           "MultiFidelityGPSampler", "OneEpoch", "SuccessiveHalving", "default_sampler"]
 
 
 def default_sampler(n_objectives: int = 1, seed: int | None = None) -> BaseSampler:

@@ -199,7 +199,7 @@ class GPSampler(BaseSampler):
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.number == trial.number:
                 continue
-            params = {**_stored_params(t), **t.params}
+            params = {**stored_params(t), **t.params}
             if all(name in params and space[name]._contains(space[name].to_internal_repr(
                     params[name])) for name in space):
                 out.append(params)
@@ -219,10 +219,7 @@ class GPSampler(BaseSampler):
             return {}
         with self._lock, cpu_threads(1):
             params = self._sample(study, trial, search_space)
-        text = json.dumps(params)
-        for i in range(0, len(text), _CHUNK):
-            study._storage.set_trial_system_attr(trial._trial_id, f"{_PARAMS_KEY}:{i // _CHUNK}",
-                                                 text[i:i + _CHUNK])
+        store_params(study, trial, params)
         return params
 
     def _sample(self, study: Study, trial: FrozenTrial,
@@ -291,7 +288,17 @@ class GPSampler(BaseSampler):
         self._independent.after_trial(study, trial, state, values)
 
 
-def _stored_params(trial: FrozenTrial) -> dict[str, Any]:
+def store_params(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> None:
+    """Record the parameters a sampler chose for ``trial`` before the trial suggests
+    them, so that other workers' samplers see them as pending (fantasies)."""
+    text = json.dumps(params)
+    for i in range(0, len(text), _CHUNK):
+        study._storage.set_trial_system_attr(trial._trial_id, f"{_PARAMS_KEY}:{i // _CHUNK}",
+                                             text[i:i + _CHUNK])
+
+
+def stored_params(trial: FrozenTrial) -> dict[str, Any]:
+    """The parameters :func:`store_params` recorded for ``trial`` (``{}`` if none)."""
     chunks, i = [], 0
     while (chunk := trial.system_attrs.get(f"{_PARAMS_KEY}:{i}")) is not None:
         chunks.append(chunk)

@@ -48,7 +48,7 @@ class SuccessiveHalving(Scheduler):
         n_configs: configurations per bracket; default ``reduction_factor**K``.
         searcher: the Optuna sampler that proposes new configurations (random by
             default); it sees each configuration once, at the highest rung with enough
-            results.
+            results (a :class:`~hpo.samplers.MultiFidelityGPSampler` sees every report).
         seed: seed of the default searcher.
     """
 

@@ -5,6 +5,8 @@
   BoTorch ``Model``, so BoTorch acquisition functions accept it.
 * :func:`build_acquisition`: LogEI (averaged over fantasies of pending points) /
   LogEHVI (several objectives), optionally times the probability of feasibility.
+* :class:`AtFidelity` / :class:`PerCost`: an acquisition at a fixed resource column,
+  and per unit of a modelled cost (multi-fidelity, cost-aware search).
 * :func:`optimize_acqf`: Sobol scan + batched L-BFGS-B + discrete neighbourhood search
   on the encoding of :class:`hpo.space.UnitCubeEncoder`.
 * :func:`warp_outputs`: monotone Yeo-Johnson output warping for heavy-tailed values.
@@ -22,8 +24,10 @@ Example:
 """
 
 from hpo.surrogates.acquisition import (
+    AtFidelity,
     LogEHVI,
     LogEI,
+    PerCost,
     build_acquisition,
     log_ei,
     log_prob_feasible,
@@ -36,9 +40,11 @@ from hpo.surrogates.warping import warp_outputs
 
 __all__ = [
     "GP",
+    "AtFidelity",
     "GPHyperparameters",
     "LogEHVI",
     "LogEI",
+    "PerCost",
     "build_acquisition",
     "fit_gp",
     "log_ei",

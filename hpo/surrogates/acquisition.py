@@ -52,8 +52,8 @@ from torch import Tensor
 
 from hpo.surrogates.model import GP, _cholesky
 
-__all__ = ["Acquisition", "LogEHVI", "LogEI", "build_acquisition", "log_ei",
-           "log_prob_feasible", "value_and_grad"]
+__all__ = ["Acquisition", "AtFidelity", "LogEHVI", "LogEI", "PerCost", "build_acquisition",
+           "log_ei", "log_prob_feasible", "value_and_grad"]
 
 Acquisition = Callable[[Tensor], Tensor]
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
@@ -237,6 +237,70 @@ class _PlusLogFeasible:
             return lpf, grad
         values, base_grad = value_and_grad(self.base, X)
         return values + lpf, base_grad + grad
+
+
+class AtFidelity:
+    """An acquisition over ``(x, s)`` evaluated with the last column fixed at ``s``.
+
+    For a model over configurations and a resource column (multi-fidelity): the
+    optimiser then searches the configurations alone, at the resource ``s`` (BoTorch's
+    ``FixedFeatureAcquisitionFunction``, for the last column).
+
+    Example:
+        >>> import torch
+        >>> acq = AtFidelity(lambda Z: -(Z - 0.5).square().sum(-1), 1.0)
+        >>> acq(torch.full((1, 2), 0.5, dtype=torch.float64)).tolist()   # at (0.5, 0.5, 1)
+        [-0.25]
+    """
+
+    def __init__(self, base: Acquisition, s: float) -> None:
+        self.base, self.s = base, float(s)
+
+    def _with_s(self, X: Tensor) -> Tensor:
+        return torch.cat([X, torch.full((*X.shape[:-1], 1), self.s, dtype=X.dtype,
+                                        device=X.device)], -1)
+
+    def __call__(self, X: Tensor) -> Tensor:
+        return self.base(self._with_s(X))
+
+    def value_and_grad(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        values, grad = value_and_grad(self.base, self._with_s(X))
+        return values, grad[..., :-1]
+
+
+class PerCost:
+    """``log(a(x) / c(x))`` for a log-scale acquisition ``log a`` and a cost ``c``.
+
+    The cost is ``scale * exp(m(x))`` with ``m`` the posterior mean of a GP of log
+    costs (``log_cost_model``; e.g. log seconds per unit of resource), so expensive
+    configurations need proportionally more expected improvement (EI per unit cost,
+    Snoek et al. 2012). ``scale`` (a number, or ``(b,)`` for given candidates) is the
+    resource the candidate would be trained for.
+
+    Example:
+        >>> import torch
+        >>> from hpo.surrogates import fit_gp
+        >>> X = torch.rand(10, 1, dtype=torch.float64)
+        >>> cost = fit_gp(X, X[:, 0])            # log cost grows with x
+        >>> acq = PerCost(lambda X: torch.zeros(len(X), dtype=X.dtype), cost)
+        >>> bool(acq(torch.tensor([[0.1]], dtype=torch.float64)) > acq(torch.tensor([[0.9]])))
+        True
+    """
+
+    def __init__(self, base: Acquisition, log_cost_model: GP, scale: float | Tensor = 1.0
+                 ) -> None:
+        self.base, self.cost, self.scale = base, log_cost_model, scale
+
+    def _log_scale(self, like: Tensor) -> Tensor:
+        return torch.as_tensor(self.scale, dtype=like.dtype, device=like.device).log()
+
+    def __call__(self, X: Tensor) -> Tensor:
+        return self.base(X) - self.cost.mean_var(X)[0][..., 0] - self._log_scale(X)
+
+    def value_and_grad(self, X: Tensor) -> tuple[Tensor, Tensor]:
+        values, grad = value_and_grad(self.base, X)
+        mean, _, dmean, _ = self.cost.mean_var_grad(X)
+        return values - mean[:, 0] - self._log_scale(X), grad - dmean[:, 0]
 
 
 def _fantasy_model(model: GP, X_pending: Tensor, n_fantasies: int, seed: int) -> GP:

@@ -305,7 +305,10 @@ class Scheduler(ContinuationSampler):
 
     def _view(self, study: Study, trial: FrozenTrial) -> Study:
         """The study as the searcher sees it: one trial per configuration, with its value
-        at the highest rung where at least ``dimensions + 2`` configurations have one."""
+        at the highest rung where at least ``dimensions + 2`` configurations have one; a
+        searcher that models the resource itself (``models_resource``) sees the study."""
+        if getattr(self._searcher, "models_resource", False):
+            return study
         cached = self._views.get(trial._trial_id)
         if cached is not None:
             return cached

@@ -1,0 +1,119 @@
+"""Freeze-thaw Bayesian optimisation: the learning-curve model decides what runs next.
+
+Swersky, Snoek & Adams (2014) pause ("freeze") every configuration after a short
+segment and let a model of the learning curves decide which one to continue ("thaw")
+or whether to start a new one. hpo's version runs on the same segments as the
+schedulers (:mod:`hpo.continuation`) with the GP of
+:class:`~hpo.samplers.MultiFidelityGPSampler`.
+
+Example:
+    >>> import hpo, optuna
+    >>> @hpo.objective
+    ... def train(x: float = hpo.uniform(0, 1), *, trial=None) -> float:
+    ...     start, stop = hpo.budget(trial, max_resource=27)
+    ...     for step in range(start, stop):
+    ...         if trial is not None:
+    ...             trial.report((x - 0.3) ** 2 + 1.0 / (step + 1), step + 1)
+    ...     return (x - 0.3) ** 2 + 1.0 / stop
+    >>> optuna.logging.set_verbosity(optuna.logging.WARNING)
+    >>> sampler = hpo.samplers.FreezeThaw(min_resource=1, max_resource=27, seed=0)
+    >>> study = optuna.create_study(sampler=sampler)
+    >>> study.optimize(train, n_trials=40)
+    >>> hpo.budget(study.best_trial)[1], abs(study.best_params["x"] - 0.3) < 0.15
+    (27, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from optuna.distributions import BaseDistribution
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+
+from hpo.samplers._schedulers._base import Number, Scheduler
+from hpo.samplers._schedulers._plan import Config, New, Promote
+from hpo.samplers.gp import store_params
+from hpo.samplers.multifidelity import MultiFidelityGPSampler
+
+__all__ = ["FreezeThaw"]
+
+_BRACKET = "0/0"
+
+
+class FreezeThaw(Scheduler):
+    """Freeze-thaw: continue the paused configuration, or start the new one, with the
+    largest expected improvement at the maximum resource per unit of cost to get there.
+
+    Configurations train rung by rung on the ladder ``max_resource *
+    reduction_factor**-j`` (as :class:`~hpo.samplers.ASHA`), each segment continuing its
+    checkpoint. Before each trial the learning-curve GP of ``searcher`` (fitted on every
+    report) scores
+
+    - every paused configuration ``c`` at rung ``r_c``: ``EI_R(x_c) / ((R - r_c)
+      rate(x_c))``, the expected improvement of its value at the maximum resource ``R``
+      over the best predicted one, per predicted second of training left;
+    - the best new configuration: ``max_x EI_R(x) / (R rate(x))``,
+
+    and runs the best: a paused configuration continues to its next rung, a new one
+    starts at the first. ``rate`` is the modelled seconds per unit of resource (1
+    without recorded durations or with ``cost_aware=False`` on the searcher). Until the
+    searcher's start-up is done, new configurations start.
+
+    Args:
+        min_resource, max_resource, reduction_factor: the rungs, as for ASHA.
+        searcher: the :class:`~hpo.samplers.MultiFidelityGPSampler` whose model decides
+            (default ``MultiFidelityGPSampler(seed=seed)``).
+        seed: seed of the default searcher.
+    """
+
+    def __init__(self, min_resource: Number, max_resource: Number, reduction_factor: float = 3,
+                 *, searcher: MultiFidelityGPSampler | None = None,
+                 seed: int | None = None) -> None:
+        if searcher is not None and not isinstance(searcher, MultiFidelityGPSampler):
+            raise ValueError(f"searcher: FreezeThaw decides with a learning-curve model; "
+                             f"expected a MultiFidelityGPSampler, got {type(searcher).__name__}")
+        super().__init__(min_resource=min_resource, max_resource=max_resource,
+                         reduction_factor=reduction_factor,
+                         searcher=searcher or MultiFidelityGPSampler(seed=seed), seed=seed,
+                         synchronous=False)
+        self._mf: MultiFidelityGPSampler = self._searcher  # type: ignore[assignment]
+
+    _local = (*Scheduler._local, "_chosen")
+
+    def _reset_local(self) -> None:
+        super()._reset_local()
+        self._chosen: dict[int, dict[str, Any]] = {}  # trial id -> the new configuration
+
+    def _decide(self, study: Study, trial: FrozenTrial, configs: dict[str, list[Config]],
+                top: int) -> Promote | New:
+        self._chosen.pop(trial._trial_id, None)
+        space = self._mf.infer_relative_search_space(study, trial)
+        model = self._mf.model(study, trial, space) if space else None
+        if model is None:
+            return New(_BRACKET, 0)
+        levels = self.levels(study)
+        R = levels[-1]
+        paused = [c for c in configs.get(_BRACKET, []) if not c.busy and 0 <= c.top < top
+                  and c.id in model.configs]
+        new_params, _ = self._mf.propose(model, 1.0)
+        if paused:
+            X = torch.stack([model.configs[c.id] for c in paused] + [model.encode(new_params)])
+            with torch.no_grad():
+                log_ei = model.acquisition(1.0)(X.to(model.gp.train_X)).cpu()
+            left = torch.tensor([R - levels[c.top] for c in paused] + [R], dtype=X.dtype)
+            scores = log_ei - model.log_rate(X) - left.log()  # log(EI / seconds left)
+            best = int(torch.argmax(scores))
+            if best < len(paused):
+                return Promote(paused[best], paused[best].top + 1)
+        self._chosen[trial._trial_id] = new_params
+        return New(_BRACKET, 0)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        chosen = self._chosen.pop(trial._trial_id, None)
+        if chosen is not None and set(chosen) == set(search_space):
+            store_params(study, trial, chosen)
+            return chosen
+        return super().sample_relative(study, trial, search_space)

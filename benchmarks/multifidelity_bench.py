@@ -12,6 +12,7 @@ simulator); this script adds the systems, the wall-time view and its own results
     python benchmarks/multifidelity_bench.py --systems hpo-asha-gp,hpo-asha-mfgp-nocost \
         --problems mlp-digits,mf-hartmann6 --seeds 5 --merge       # ablations, merged in
     python benchmarks/multifidelity_bench.py report                # tables/plots again
+    python benchmarks/multifidelity_bench.py overhead              # seconds per decision
 
 Writes ``benchmarks/results/multifidelity.json``, ``docs/img/multifidelity_<problem>.png``
 (regret against consumed resource and against simulated time) and the
@@ -41,9 +42,15 @@ import schedulers_bench as sb  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "multifidelity.json"
 PROBLEMS = ("mlp-digits", "mlp-synth", "ppo-cartpole", "mf-hartmann6")
-PEERS = ("optuna-tpe-hyperband", "hpo-asha", "syne-bohb", "syne-asha-bore", "dehb")
+PEERS = ("optuna-tpe-hyperband", "hpo-asha", "syne-bohb", "syne-asha-bore", "dehb", "smac-mf")
 HPO = ("hpo-asha-mfgp", "hpo-hyperband-mfgp", "hpo-freezethaw")
+# what each design choice is worth: the GP of one rung's values as searcher, and no cost model
+ABLATIONS = ("hpo-asha-gp", "hpo-asha-mfgp-time", "hpo-hyperband-mfgp-time",
+             "hpo-freezethaw-time", "hpo-asha-mfgp-highest")
 ANCHOR = "optuna-tpe-hyperband"
+BASE_OF = {"hpo-asha-gp": "hpo-asha-mfgp", "hpo-asha-mfgp-time": "hpo-asha-mfgp",
+           "hpo-hyperband-mfgp-time": "hpo-hyperband-mfgp",
+           "hpo-asha-mfgp-highest": "hpo-asha-mfgp", "hpo-freezethaw-time": "hpo-freezethaw"}
 
 
 def time_unit(runs: list[dict[str, Any]]) -> float:
@@ -85,7 +92,7 @@ def _table(runs: list[dict[str, Any]], systems: list[str], checkpoints: list[flo
 def report(runs: list[dict[str, Any]], problems: list[str], systems: list[str],
            checkpoints: list[float]) -> str:
     out, summary = [], []
-    wins = {s: 0 for s in systems if s.startswith("hpo-") and s != "hpo-asha"}
+    wins = {s: 0 for s in systems if s in HPO}
     halves = dict.fromkeys(wins, 0)
     for pname in problems:
         pr = [r for r in runs if r["problem"] == pname]
@@ -111,7 +118,7 @@ def report(runs: list[dict[str, Any]], problems: list[str], systems: list[str],
         for s in wins:
             if s not in med or ANCHOR not in med:
                 continue
-            best_other = min(med[o][last] for o in med if o != s)
+            best_other = min(med[o][last] for o in med if o != s and o not in ABLATIONS)
             is_best = med[s][last] <= best_other
             ratio = [sb._ratio(med[s][i], med[ANCHOR][i]) for i in range(len(checkpoints))]
             tratio = [sb._ratio(tmed[s][i], tmed[ANCHOR][i]) for i in range(len(checkpoints))]
@@ -119,17 +126,39 @@ def report(runs: list[dict[str, Any]], problems: list[str], systems: list[str],
             halves[s] += med[s][last] <= 0.5 * med[ANCHOR][last]
             summary.append([pname, sb.LABELS.get(s, s), " / ".join(ratio), " / ".join(tratio),
                             "yes" if is_best else "no"])
+    ablation = []
+    for pname in problems:
+        pr = [r for r in runs if r["problem"] == pname]
+        R = pr[0]["max_resource"] if pr else 1
+        for s in ABLATIONS:
+            base = BASE_OF[s]
+            mine = {r["seed"]: r for r in pr if r["system"] == s}
+            ref = {r["seed"]: r for r in pr if r["system"] == base and r["seed"] in mine}
+            if not mine or not ref:
+                continue
+            cells = []
+            for c in checkpoints:
+                a = float(np.median([sb.regret_at(r, c * R) for r in mine.values()]))
+                b = float(np.median([sb.regret_at(r, c * R) for r in ref.values()]))
+                cells.append(sb._ratio(a, b))
+            ablation.append([pname, sb.LABELS.get(s, s), sb.LABELS.get(base, base),
+                             str(len(mine)), " / ".join(cells)])
     if summary:
         out.append("Median regret / Optuna TPE + HB pruner's at " + " / ".join(
             f"{c:g}" for c in checkpoints) + " x max_resource (and at the same multiples of "
             "the time unit), and whether the system has the lowest median regret of all "
-            f"systems at {checkpoints[-1]:g} x max_resource:\n")
+            f"systems (ablations aside) at {checkpoints[-1]:g} x max_resource:\n")
         out.append(sb._md(["problem", "system", "vs TPE + HB (resource)", "vs TPE + HB (time)",
                            "best of all"], summary))
         out.append("\nGoals at the last checkpoint, problems met out of "
                    f"{len(problems)}: " + "; ".join(
                        f"{sb.LABELS.get(s, s)}: <= 0.5x TPE + HB on {halves[s]}, best of all "
                        f"on {wins[s]}" for s in wins))
+    if ablation:
+        out.append("\nAblations: median regret of the variant / that of the full system on "
+                   "the same seeds, at " + " / ".join(f"{c:g}" for c in checkpoints)
+                   + " x max_resource (> 1: the design choice helps):\n")
+        out.append(sb._md(["problem", "variant", "full system", "seeds", "ratio"], ablation))
     return "\n".join(out)
 
 
@@ -202,9 +231,57 @@ def _write(runs: list[dict[str, Any]], meta: dict[str, Any], doc: bool, quick: b
         print(f"updated the mf-results section of {sb.DOC.relative_to(ROOT)}", file=sys.stderr)
 
 
+def overhead(observations: int, per_config: int, repeats: int, device: str) -> dict[str, Any]:
+    """Seconds per suggestion (fit + acquisition) and per freeze-thaw decision in a study
+    of ``observations`` reports (``per_config`` per configuration, 5 parameters, 4
+    running trials), each repeat after one more finished configuration."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    import hpo
+
+    space = {f"x{i}": FloatDistribution(0, 1) for i in range(5)}
+    rng = np.random.default_rng(0)
+
+    def curve(params: dict[str, float]) -> dict[int, float]:
+        x = np.array(list(params.values()))
+        final = float(((x - 0.3) ** 2).sum())
+        return {r: final + (1 + x[0]) / r + 0.01 * float(rng.normal())
+                for r in range(1, per_config + 1)}
+
+    mf = hpo.samplers.MultiFidelityGPSampler(seed=0, device=device)
+    sampler = hpo.samplers.FreezeThaw(1, per_config, 3, searcher=mf)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.NopPruner())
+    for _ in range(observations // per_config):
+        params = {k: float(rng.random()) for k in space}
+        values = curve(params)
+        study.add_trial(create_trial(params=params, distributions=space,
+                                     value=values[per_config], intermediate_values=values))
+    for _ in range(4):
+        study.ask(space)
+    suggest, decide = [], []
+    for _ in range(repeats):
+        trial = study.ask()
+        frozen = study._storage.get_trial(trial._trial_id)
+        t0 = time.perf_counter()
+        mf.sample_relative(study, frozen, space)
+        suggest.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        sampler.before_trial(study, study._storage.get_trial(study.ask()._trial_id))
+        decide.append(time.perf_counter() - t0)
+        params = {k: float(rng.random()) for k in space}
+        values = curve(params)
+        study.add_trial(create_trial(params=params, distributions=space,
+                                     value=values[per_config], intermediate_values=values))
+    return {"observations": observations, "per_config": per_config, "device": device,
+            "suggest_s": float(np.median(suggest)), "decide_s": float(np.median(decide))}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("cmd", nargs="?", choices=("run", "report"), default="run")
+    ap.add_argument("cmd", nargs="?", choices=("run", "report", "overhead"), default="run")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=float, default=50,
                     help="consumed resource per run, in units of max_resource")
@@ -219,6 +296,26 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     sb._quiet()
     np.seterr(invalid="ignore")
+    if args.cmd == "overhead":
+        import torch
+
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        rows = [overhead(n, k, 5, d) for d in devices for n, k in
+                ((500, 27), (2000, 27), (2000, 200), (5000, 200))]
+        text = sb._md(["observations", "reports per configuration", "device",
+                       "s / suggestion", "s / freeze-thaw decision"],
+                      [[str(r["observations"]), str(r["per_config"]), r["device"],
+                        f"{r['suggest_s']:.3f}", f"{r['decide_s']:.3f}"] for r in rows])
+        print(text)
+        if not args.no_doc:
+            env = sb.environment()
+            sb.write_section("mf-overhead", (
+                "### Multi-fidelity GP: time per decision\n\n"
+                f"- command: `{env['command']}`\n- date: {env['date']}\n- machine: "
+                f"{env['machine']}, torch threads 1 (hpo's default for the GP)\n\n"
+                "Median of 5 suggestions, each after one more finished configuration "
+                "(warm-started fits); 5 parameters, 4 running trials:\n\n" + text))
+        return
     if args.cmd == "report":
         data = json.loads(RESULTS.read_text())
         _write(data.pop("runs"), data, not args.no_doc, False)

@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import lcground as lc  # noqa: E402
-from lcground.peers import DEHBPolicy, SyneTuneASHA  # noqa: E402
+from lcground.peers import DEHBPolicy, SMACPolicy, SyneTuneASHA  # noqa: E402
 from lcground.peers import available as peers_available  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -79,20 +79,24 @@ HPO_SYSTEMS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "hpo-asha-mfgp": ("ASHA", "hpo ASHA + MF-GP", {"searcher": "mfgp"}),
     "hpo-hyperband-mfgp": ("Hyperband", "hpo Hyperband + MF-GP", {"searcher": "mfgp"}),
     "hpo-freezethaw": ("FreezeThaw", "hpo FreezeThaw", {}),
-    # ablations: the GP of one rung's values (GPSampler), EI at the highest rung, no cost
+    # ablations: the GP of one rung's values (GPSampler), EI at the highest rung, EI per
+    # predicted second (cost="time") instead of per unit of resource
     "hpo-asha-gp": ("ASHA", "hpo ASHA + GP (one rung)", {"searcher": "gp"}),
     "hpo-asha-mfgp-highest": ("ASHA", "hpo ASHA + MF-GP (highest rung)",
                               {"searcher": "mfgp-highest"}),
-    "hpo-asha-mfgp-nocost": ("ASHA", "hpo ASHA + MF-GP (no cost)", {"searcher": "mfgp-nocost"}),
-    "hpo-freezethaw-nocost": ("FreezeThaw", "hpo FreezeThaw (no cost)",
-                              {"searcher": "mfgp-nocost"}),
+    "hpo-asha-mfgp-time": ("ASHA", "hpo ASHA + MF-GP (time cost)", {"searcher": "mfgp-time"}),
+    "hpo-hyperband-mfgp-time": ("Hyperband", "hpo Hyperband + MF-GP (time cost)",
+                                {"searcher": "mfgp-time"}),
+    "hpo-freezethaw-time": ("FreezeThaw", "hpo FreezeThaw (time cost)",
+                            {"searcher": "mfgp-time"}),
 }
 LABELS = {"optuna-random-sha": "Random + SHA pruner", "optuna-tpe-hyperband": "TPE + HB pruner",
           "optuna-random": "Random (full budget)", "syne-asha": "Syne Tune ASHA",
           "syne-bohb": "Syne Tune BOHB", "syne-asha-bore": "Syne Tune ASHA-BORE",
-          "dehb": "DEHB", **{k: v[1] for k, v in HPO_SYSTEMS.items()}}
+          "dehb": "DEHB", "smac-mf": "SMAC3 multi-fidelity (RF + Hyperband)",
+          **{k: v[1] for k, v in HPO_SYSTEMS.items()}}
 ALL_SYSTEMS = ("optuna-random-sha", "optuna-tpe-hyperband", "optuna-random", "syne-asha",
-               "syne-bohb", "syne-asha-bore", "dehb", *HPO_SYSTEMS)
+               "syne-bohb", "syne-asha-bore", "dehb", "smac-mf", *HPO_SYSTEMS)
 
 _problems: dict[tuple[str, int | None], lc.Problem] = {}
 
@@ -151,6 +155,8 @@ def make_policy(system: str, p: lc.Problem, seed: int) -> lc.Policy:
                             baseline={"syne-bohb": "BOHB", "syne-asha-bore": "ASHABORE"}[system])
     if system == "dehb":
         return DEHBPolicy(p, seed=seed, name=LABELS[system])
+    if system == "smac-mf":
+        return SMACPolicy(p, seed=seed, name=LABELS[system])
     if system in HPO_SYSTEMS:
         cls_name, label, extra = HPO_SYSTEMS[system]
         cls = _hpo_class(cls_name)
@@ -174,7 +180,7 @@ def _searcher(name: str | None, seed: int) -> Any:
     if name == "gp":
         return hs.GPSampler(seed=seed)
     options = {"mfgp": {}, "mfgp-highest": {"acquisition_resource": "highest"},
-               "mfgp-nocost": {"cost_aware": False}}[name]
+               "mfgp-time": {"cost": "time"}}[name]
     return hs.MultiFidelityGPSampler(seed=seed, **options)
 
 
@@ -187,6 +193,8 @@ def system_available(system: str) -> str | None:
         return peers_available()["syne-tune"]
     if system == "dehb":
         return peers_available()["dehb"]
+    if system == "smac-mf":
+        return peers_available()["smac"]
     return None
 
 

@@ -210,15 +210,17 @@ def test_segment_beyond_the_table_is_an_error(table: lc.Table) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # dehb on ConfigSpace 1.x
-@pytest.mark.parametrize("peer", ["syne-tune", "dehb"])
+@pytest.mark.parametrize("peer", ["syne-tune", "syne-bohb", "dehb", "smac"])
 def test_peers_run_on_the_simulator(peer: str, problem: lc.TableProblem) -> None:
     from lcground import peers
 
-    why = peers.available()[peer]
+    why = peers.available()["syne-tune" if peer.startswith("syne") else peer]
     if why:
         pytest.skip(f"{peer} not installed: {why}")
-    pol = (peers.SyneTuneASHA(problem, seed=0) if peer == "syne-tune"
-           else peers.DEHBPolicy(problem, seed=0))
+    pol = {"syne-tune": lambda: peers.SyneTuneASHA(problem, seed=0),
+           "syne-bohb": lambda: peers.SyneTuneASHA(problem, seed=0, baseline="BOHB"),
+           "dehb": lambda: peers.DEHBPolicy(problem, seed=0),
+           "smac": lambda: peers.SMACPolicy(problem, seed=0)}[peer]()
     r = lc.simulate(problem, pol, n_workers=4, max_consumed=5 * 27)
     assert r.consumed == 5 * 27 and len(r.jobs) > 5
     assert any(j["reached"] < 27 for j in r.jobs)  # early stops / low fidelities

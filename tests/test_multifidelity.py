@@ -195,10 +195,10 @@ def test_it_targets_the_deepened_maximum_resource() -> None:
 # -- costs -------------------------------------------------------------------------------------
 
 
-def _costly_study(cost_aware: bool) -> list[float]:
+def _costly_study(cost: str) -> list[float]:
     """x < 0.5 and x > 0.5 are equally good (two optima), but x > 0.5 trains 20x slower."""
     sampler = MultiFidelityGPSampler(seed=0, n_startup_trials=8, max_resource=9,
-                                     cost_aware=cost_aware)
+                                     cost=cost)
     study = optuna.create_study(sampler=sampler)
     chosen = []
     for i in range(30):
@@ -215,9 +215,9 @@ def _costly_study(cost_aware: bool) -> list[float]:
     return chosen
 
 
-def test_cost_aware_search_prefers_configurations_that_train_faster() -> None:
-    cheap = sum(x < 0.5 for x in _costly_study(cost_aware=True))
-    blind = sum(x < 0.5 for x in _costly_study(cost_aware=False))
+def test_time_cost_prefers_configurations_that_train_faster() -> None:
+    cheap = sum(x < 0.5 for x in _costly_study(cost="time"))
+    blind = sum(x < 0.5 for x in _costly_study(cost="resource"))
     assert cheap >= 18 and cheap > blind
 
 
@@ -282,6 +282,7 @@ def test_freeze_thaw_prefers_the_paused_configuration_with_most_to_gain() -> Non
     ({"n_startup_trials": 0}, "n_startup_trials"),
     ({"resolution": 1}, "resolution"),
     ({"acquisition_resource": "final"}, "acquisition_resource must be one of"),
+    ({"cost": "money"}, "cost must be one of"),
     ({"max_resource": -1}, "max_resource"),
     ({"min_resource": 9, "max_resource": 3}, "min_resource"),
     ({"device": "tpu"}, "device"),
@@ -334,3 +335,25 @@ class TestFreezeThawOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase)
     def sampler(self):  # type: ignore[no-untyped-def]
         return lambda: FreezeThaw(1, 9, searcher=MultiFidelityGPSampler(seed=0,
                                                                          n_startup_trials=2))
+
+
+def test_the_multifidelity_page_runs_as_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from hpo.cli.sweepfile import load_sweep
+
+    monkeypatch.chdir(tmp_path)
+    page = (DOCS / "multifidelity.md").read_text()
+    scope: dict = {}
+    for code in re.findall(r"```python\n(.*?)```", page, flags=re.S):
+        exec(compile(code, "docs/multifidelity.md", "exec"), scope)
+    for name in ("study", "with_asha"):
+        assert hpo.budget(scope[name].best_trial)[1] == 27
+    assert abs(scope["pruned"].best_params["x"] - 0.3) < 0.1
+    (block,) = re.findall(r"```yaml\n(.*?)```", page, flags=re.S)
+    strip = lambda text: [line.split("#")[0].rstrip() for line in text.splitlines()  # noqa: E731
+                          if line.split("#")[0].strip()]
+    example = DOCS.parent / "examples" / "ppo_freeze_thaw.yaml"
+    assert strip(block) == strip(example.read_text())
+    sampler = load_sweep(example).build_sampler(1)
+    assert isinstance(sampler, FreezeThaw) and isinstance(sampler._mf, MultiFidelityGPSampler)

@@ -217,3 +217,44 @@ def test_asha_on_ray_workers(tmp_path: Path) -> None:
     assert len(study.trials) == 8
     _check_chains(study)
     assert {hpo.budget(t)[1] for t in study.trials} >= {1, 3}
+
+
+def test_freeze_thaw_sweep_in_worker_processes_resumes_and_continues_checkpoints(
+        tmp_path: Path) -> None:
+    path = sweep_file(tmp_path, """\
+        name: ft
+        objective: scheduler_objectives:segmented
+        sampler:
+          name: freeze_thaw
+          min_resource: 1
+          max_resource: 9
+          searcher: {name: multifidelity, seed: 0, n_startup_trials: 4}
+        budget: {trials: 14}
+        workers: 2
+        """)
+    out = run_hpo("sweep", str(path), "--no-progress", "--trials", "8", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    out = run_hpo("sweep", str(path), "--no-progress", cwd=tmp_path)  # resumes to 14
+    assert out.returncode == 0, out.stderr
+    study = hpo.load_study(study_name="ft", storage=f"sqlite:///{tmp_path}/sweeps/ft/study.db")
+    assert len(study.trials) == 14
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert any(hpo.budget(t)[0] > 0 for t in study.trials)  # the model continued some
+    _check_chains(study)
+
+
+def test_the_main_job_sweep_file_runs_ppo_under_freeze_thaw(tmp_path: Path) -> None:
+    example = TESTS.parent / "examples" / "ppo_freeze_thaw.yaml"
+    out = run_hpo("sweep", str(example), "--no-progress", "--trials", "3",
+                  "--output-dir", str(tmp_path / "out"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert '"params"' in out.stdout  # the best configuration, printed
+    study = hpo.load_study(study_name="ppo-freeze-thaw",
+                           storage=f"sqlite:///{tmp_path}/out/study.db")
+    assert [hpo.budget(t) for t in study.trials] == [(0, 5000)] * 3
+    assert all(len(t.intermediate_values) >= 1 for t in study.trials)
+    plots = run_hpo("plot", "--study", "ppo-freeze-thaw", "--storage",
+                    f"sqlite:///{tmp_path}/out/study.db", "--out", str(tmp_path / "plots"),
+                    cwd=tmp_path)
+    assert plots.returncode == 0, plots.stderr
+    assert (tmp_path / "plots" / "curves.png").exists()

@@ -29,13 +29,14 @@ from optuna.distributions import (
 from .problems import Problem
 from .sim import Job, Policy, Spec
 
-__all__ = ["DEHBPolicy", "SyneTuneASHA", "available"]
+__all__ = ["DEHBPolicy", "SMACPolicy", "SyneTuneASHA", "available"]
 
 
 def available() -> dict[str, str | None]:
     """``{peer: None if it imports, else the reason}``."""
     out: dict[str, str | None] = {}
-    for name, mod in (("syne-tune", "syne_tune.optimizer.baselines"), ("dehb", "dehb")):
+    for name, mod in (("syne-tune", "syne_tune.optimizer.baselines"), ("dehb", "dehb"),
+                      ("smac", "smac"), ("neps", "neps")):
         try:
             __import__(mod)
             out[name] = None
@@ -142,3 +143,43 @@ class DEHBPolicy(Policy):
     def tell(self, job: Job, value: float, now: float, pruned: bool) -> None:
         self.dehb.tell(job.spec.handle, {"fitness": float(value),
                                          "cost": job.curve.cost(0, job.epoch)})
+
+
+class SMACPolicy(Policy):
+    """SMAC3's multi-fidelity facade (random forest + Hyperband), ask/tell; fidelities
+    ``min_resource .. max_resource`` by ``eta``; every job retrains from zero."""
+
+    def __init__(self, problem: Problem, *, seed: int, eta: int | None = None,
+                 name: str = "SMAC3 MF") -> None:
+        import ConfigSpace as CS
+        from smac import MultiFidelityFacade, Scenario
+
+        cspace = CS.ConfigurationSpace(seed=seed)
+        for n, d in problem.space.items():
+            if isinstance(d, FloatDistribution):
+                cspace.add(CS.Float(n, (d.low, d.high), log=d.log))
+            elif isinstance(d, IntDistribution):
+                cspace.add(CS.Integer(n, (d.low, d.high), log=d.log))
+            elif isinstance(d, CategoricalDistribution):
+                cspace.add(CS.Categorical(n, list(d.choices)))
+        self._tmp = tempfile.TemporaryDirectory(prefix="lc-smac-")
+        scenario = Scenario(cspace, deterministic=True, n_trials=100_000, seed=seed,
+                            min_budget=problem.min_resource, max_budget=problem.max_resource,
+                            output_directory=self._tmp.name)
+        intensifier = MultiFidelityFacade.get_intensifier(
+            scenario, eta=eta or problem.reduction_factor)
+        self.smac = MultiFidelityFacade(scenario, lambda config, seed, budget: 0.0,
+                                        intensifier=intensifier, overwrite=True,
+                                        logging_level=40)
+        self.problem, self.name = problem, name
+
+    def ask(self, now: float) -> Spec | None:
+        info = self.smac.ask()
+        params = _cast(dict(info.config), self.problem.space)
+        return Spec(params, 0, round(float(info.budget)), False, info)
+
+    def tell(self, job: Job, value: float, now: float, pruned: bool) -> None:
+        from smac.runhistory.dataclasses import TrialValue
+
+        self.smac.tell(job.spec.handle, TrialValue(cost=float(value),
+                                                   time=job.curve.cost(0, job.epoch)))

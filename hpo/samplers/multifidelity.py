@@ -45,6 +45,7 @@ __all__ = ["MultiFidelityGPSampler"]
 
 _logger = logging.getLogger(__name__)
 ACQUISITION_RESOURCES = ("target", "highest")
+COSTS = ("resource", "time")
 # L-BFGS-B iterations per start: a scheduler proposes hundreds of configurations, each
 # only a start at the lowest rung, so the acquisition is maximised less tightly than
 # GPSampler's (100)
@@ -59,8 +60,8 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
     resource ``r`` (epochs, environment steps) from every intermediate value
     (``trial.report``) and every segment result in the study, PRUNED, FAILED and
     RUNNING trials' reports included; a new configuration is the maximiser of the
-    expected improvement at the target resource, per unit of its predicted training
-    cost. See :mod:`hpo.samplers._multifidelity` for the model.
+    expected improvement at the target resource (per predicted second of training with
+    ``cost="time"``). See :mod:`hpo.samplers._multifidelity._model` for the model.
 
     Three ways to use it:
 
@@ -89,9 +90,13 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
             resource) or ``"highest"`` (at the highest resource that at least three
             configurations reached, as MOBSTER's and BOHB's rule). With a single
             observed resource level both use that level.
-        cost_aware: divide the expected improvement by the predicted cost (seconds per
-            unit of resource, from the finished segments' durations, or their
-            ``hpo:seconds`` system attribute where an objective records it).
+        cost: what a configuration's expected improvement is divided by: ``"resource"``
+            (the resource it would train; every new configuration costs the same) or
+            ``"time"`` (its predicted seconds: seconds per unit of resource from the
+            finished segments' durations, or their ``hpo:seconds`` system attribute where
+            an objective records it). Use ``"time"`` when the sweep's budget is wall
+            time and configurations differ in speed; under a resource budget it trades
+            quality for speed (docs/multifidelity.md).
         resolution: most model points per configuration (bins of the log resource).
         independent_sampler: sampler for start-up and for parameters outside the
             modelled space; ``RandomSampler(seed=seed)`` by default.
@@ -109,7 +114,7 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
 
     def __init__(self, *, seed: int | None = None, n_startup_trials: int = 10,
                  min_resource: Number | None = None, max_resource: Number | None = None,
-                 acquisition_resource: str = "target", cost_aware: bool = True,
+                 acquisition_resource: str = "target", cost: str = "resource",
                  resolution: int = 16, independent_sampler: BaseSampler | None = None,
                  deterministic_objective: bool = False, device: str = "auto",
                  max_points: int | None = None, n_candidates: int = 1024,
@@ -131,6 +136,8 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
         if acquisition_resource not in ACQUISITION_RESOURCES:
             raise ValueError(f"MultiFidelityGPSampler: acquisition_resource must be one of "
                              f"{ACQUISITION_RESOURCES}, got {acquisition_resource!r}")
+        if cost not in COSTS:
+            raise ValueError(f"MultiFidelityGPSampler: cost must be one of {COSTS}, got {cost!r}")
         if max_points is not None and (not isinstance(max_points, int) or max_points < 2):
             raise ValueError(f"MultiFidelityGPSampler: max_points must be an int >= 2 or None, "
                              f"got {max_points!r}")
@@ -140,7 +147,7 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
         self._n_startup = n_startup_trials
         self._min_resource, self._max_resource = min_resource, max_resource
         self._acq_resource = acquisition_resource
-        self._cost_aware = bool(cost_aware)
+        self._cost_aware = cost == "time"
         self._resolution = resolution
         self._noise = MIN_NOISE if deterministic_objective else None
         self._device = device

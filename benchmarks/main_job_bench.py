@@ -14,6 +14,7 @@ from scratch for 45 000 steps on three fresh training seeds (1001-1003), each sc
 10 deterministic evaluation episodes; the table shows the mean over those.
 
     python benchmarks/main_job_bench.py --seeds 5 --jobs 2      # about 40 min on 2 cores
+    python benchmarks/main_job_bench.py --systems freeze-thaw --merge   # one system again
 
 Writes ``benchmarks/results/main_job.json`` and the ``main-job`` section of
 ``docs/benchmarks.md``.
@@ -125,6 +126,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--systems", default="freeze-thaw,gp+median")
     ap.add_argument("--no-doc", action="store_true")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other systems' sweeps of the results file")
     args = ap.parse_args()
     tasks = [(s, seed) for seed in range(args.seeds) for s in args.systems.split(",")]
     t0 = time.perf_counter()
@@ -135,6 +138,11 @@ def main() -> None:
                   f"({r['trials']} trials, {r['wall_s']:.0f} s)", file=sys.stderr, flush=True)
             runs.append(r)
     wall = time.perf_counter() - t0
+    if args.merge and RESULTS.exists():
+        old = json.loads(RESULTS.read_text())
+        mine = {r["system"] for r in runs}
+        runs = [r for r in old["runs"] if r["system"] not in mine] + runs
+        wall += old.get("wall_s", 0.0)
     text = report(runs)
     print(text)
     import schedulers_bench as sb

@@ -252,7 +252,7 @@ def test_freeze_thaw_continues_checkpoints_and_reaches_the_maximum(tmp_path: Pat
     assert 0 < len(reached) < len(started) / 2
 
 
-def test_freeze_thaw_prefers_the_paused_configuration_with_most_to_gain() -> None:
+def test_freeze_thaw_runs_what_gains_most_per_resource_left() -> None:
     @hpo.objective
     def plain(x: float = hpo.uniform(0, 1), *, trial: optuna.Trial | None = None) -> float:
         start, stop = hpo.budget(trial, max_resource=27)  # no rank reversal this time
@@ -267,12 +267,25 @@ def test_freeze_thaw_prefers_the_paused_configuration_with_most_to_gain() -> Non
     trial = _trial_for(study)
     configs = sampler.configurations(study)
     decision = sampler._decide(study, trial, configs, len(sampler.levels(study)) - 1)
-    paused = [c for c in configs["0/0"] if 0 <= c.top < 3]
-    best_x = min(paused, key=lambda c: abs(c.params["x"] - 0.3)).params["x"]
-    if hasattr(decision, "config"):
-        assert abs(decision.config.params["x"] - 0.3) <= abs(best_x - 0.3) + 0.15
-    else:  # a new configuration: near the optimum the model sees
-        assert abs(sampler._chosen[trial._trial_id]["x"] - 0.3) < 0.2
+    model = sampler._mf.model(study, trial, SPACE)
+    assert model is not None
+    paused = sorted((c for c in configs["0/0"] if c.top == 0 and not c.busy),
+                    key=lambda c: c.scores[0])
+    best, worst = paused[0], paused[-1]
+    X = torch.stack([model.configs[best.id], model.configs[worst.id]])
+    mean = model.mean_at(X, 1.0)  # to maximise: the negated loss at R
+    assert float(mean[0]) > float(mean[1])  # the better early curve predicts a better end
+    levels = sampler.levels(study)
+    every = [c for c in configs["0/0"] if 0 <= c.top < 3 and not c.busy]
+    X = torch.stack([model.configs[c.id] for c in every])
+    left = torch.tensor([27.0 - levels[c.top] for c in every], dtype=X.dtype)
+    scores = model.acquisition(1.0)(X.to(model.gp.train_X)).cpu() - left.log()
+    if hasattr(decision, "config"):  # a continuation: the best EI at R per resource left
+        assert decision.config.id == every[int(torch.argmax(scores))].id
+    else:  # a new configuration: its EI per resource beat every paused one's
+        x = torch.as_tensor([sampler._chosen[trial._trial_id]["x"]], dtype=X.dtype)
+        new = model.acquisition(1.0)(x.unsqueeze(0).to(model.gp.train_X)).cpu() - math.log(27)
+        assert float(new[0]) >= float(scores.max())
 
 
 # -- input checking, registry, Optuna's own sampler cases ------------------------------------

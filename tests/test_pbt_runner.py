@@ -67,7 +67,9 @@ def test_pbt_workers_on_postgresql_and_a_killed_worker(tmp_path: Path, postgres_
                                HPO_TEST_SEGMENT_SLEEP="1.5") for _ in range(2))
     try:
         def victim_mid_segment(trials: list) -> bool:  # a later segment of the victim's
-            return any(t.state == TrialState.RUNNING and hpo.budget(t)[0] > 0
+            # a trial just created has no budget yet: its sampler writes it next
+            return any(t.state == TrialState.RUNNING and _attrs.STOP in t.system_attrs
+                       and hpo.budget(t)[0] > 0
                        and str(victim.pid) in t.system_attrs.get(_attrs.WORKER, "")
                        for t in trials)
 

@@ -58,6 +58,21 @@ def _cast(params: dict[str, Any], space: dict[str, BaseDistribution]) -> dict[st
     return out
 
 
+def _configspace(problem: Problem, seed: int) -> Any:
+    """The problem's space as a ConfigSpace ``ConfigurationSpace`` (DEHB, SMAC3)."""
+    import ConfigSpace as CS
+
+    cspace = CS.ConfigurationSpace(seed=seed)
+    for n, d in problem.space.items():
+        if isinstance(d, FloatDistribution):
+            cspace.add(CS.Float(n, (d.low, d.high), log=d.log))
+        elif isinstance(d, IntDistribution):
+            cspace.add(CS.Integer(n, (d.low, d.high), log=d.log))
+        elif isinstance(d, CategoricalDistribution):
+            cspace.add(CS.Categorical(n, list(d.choices)))
+    return cspace
+
+
 class SyneTuneASHA(Policy):
     """A Syne Tune stopping scheduler, ``grace_period=min_resource``, ``max_t=max_resource``:
     ``baseline="ASHA"`` (random searcher), ``"BOHB"`` (asynchronous BOHB: ASHA with a KDE
@@ -116,17 +131,9 @@ class DEHBPolicy(Policy):
 
     def __init__(self, problem: Problem, *, seed: int, eta: int | None = None,
                  name: str = "DEHB") -> None:
-        import ConfigSpace as CS
         from dehb import DEHB
 
-        cspace = CS.ConfigurationSpace(seed=seed)
-        for n, d in problem.space.items():
-            if isinstance(d, FloatDistribution):
-                cspace.add(CS.Float(n, (d.low, d.high), log=d.log))
-            elif isinstance(d, IntDistribution):
-                cspace.add(CS.Integer(n, (d.low, d.high), log=d.log))
-            elif isinstance(d, CategoricalDistribution):
-                cspace.add(CS.Categorical(n, list(d.choices)))
+        cspace = _configspace(problem, seed)
         self._tmp = tempfile.TemporaryDirectory(prefix="lc-dehb-")
         self.dehb = DEHB(cs=cspace, min_fidelity=problem.min_resource,
                          max_fidelity=problem.max_resource,
@@ -151,17 +158,9 @@ class SMACPolicy(Policy):
 
     def __init__(self, problem: Problem, *, seed: int, eta: int | None = None,
                  name: str = "SMAC3 MF") -> None:
-        import ConfigSpace as CS
         from smac import MultiFidelityFacade, Scenario
 
-        cspace = CS.ConfigurationSpace(seed=seed)
-        for n, d in problem.space.items():
-            if isinstance(d, FloatDistribution):
-                cspace.add(CS.Float(n, (d.low, d.high), log=d.log))
-            elif isinstance(d, IntDistribution):
-                cspace.add(CS.Integer(n, (d.low, d.high), log=d.log))
-            elif isinstance(d, CategoricalDistribution):
-                cspace.add(CS.Categorical(n, list(d.choices)))
+        cspace = _configspace(problem, seed)
         self._tmp = tempfile.TemporaryDirectory(prefix="lc-smac-")
         scenario = Scenario(cspace, deterministic=True, n_trials=100_000, seed=seed,
                             min_budget=problem.min_resource, max_budget=problem.max_resource,

@@ -46,8 +46,8 @@ class FreezeThaw(Scheduler):
     """Freeze-thaw: continue the paused configuration, or start the new one, with the
     largest expected improvement at the maximum resource per unit of cost to get there.
 
-    What hpo recommends for long runs: on the learning-curve ground it had the lowest
-    regret of all systems on the synthetic and the MLP problems (docs/benchmarks.md).
+    What hpo recommends for long runs (docs/multifidelity.md; the comparison with the
+    peers is in docs/benchmarks.md).
 
     Configurations train rung by rung on the ladder ``max_resource *
     reduction_factor**-j`` (as :class:`~hpo.samplers.ASHA`), each segment continuing its
@@ -56,7 +56,7 @@ class FreezeThaw(Scheduler):
 
     - every paused configuration ``c`` at rung ``r_c``: ``EI_R(x_c) / ((R - r_c)
       rate(x_c))``, the expected improvement of its value at the maximum resource ``R``
-      over the best predicted one, per predicted second of training left;
+      over the best predicted one, per unit of cost of the training left;
     - the best new configuration: ``max_x EI_R(x) / (R rate(x))``,
 
     and runs the best: a paused configuration continues to its next rung, a new one
@@ -110,7 +110,7 @@ class FreezeThaw(Scheduler):
             with torch.no_grad():
                 log_ei = model.acquisition(1.0)(X.to(model.gp.train_X)).cpu()
             left = torch.tensor([R - levels[c.top] for c in paused] + [R], dtype=X.dtype)
-            scores = log_ei - model.log_rate(X) - left.log()  # log(EI / seconds left)
+            scores = log_ei - model.log_rate(X) - left.log()  # log(EI / cost left)
             best = int(torch.argmax(scores))
             if best < len(paused):
                 return Promote(paused[best], paused[best].top + 1)

@@ -6,19 +6,20 @@ Model
     Matern-5/2 ARD kernel over all ``d + 1`` columns. The resource lengthscale is
     fitted like any other, so the model learns how far the ranking at a low resource
     carries to the target: a short lengthscale makes early results weak evidence, a
-    long one lets them stand in for the final value. (Chosen by benchmark against
-    fitting only each configuration's value at one rung; docs/benchmarks.md.)
+    long one lets them stand in for the final value. (The alternative, a GP of each
+    configuration's value at one rung as BOHB builds its model, is compared in
+    docs/benchmarks.md.)
 
 Cost
-    A second GP of ``log(seconds per unit of resource)`` over ``x``, from the recorded
-    durations of finished segments, once ``min_costs`` of them are known: a wider
-    network that trains slower costs more per unit.
+    With ``cost="time"``, a second GP of ``log(seconds per unit of resource)`` over
+    ``x``, from the recorded durations of finished segments, once ``min_costs`` of them
+    are known: a wider network that trains slower costs more per unit.
 
 Acquisition
     LogEI at one resource ``s`` (:class:`hpo.surrogates.AtFidelity`), over the best
     posterior mean at ``s`` among the observed configurations, averaged over fantasies
-    of the pending ones at ``s``; divided by the predicted cost of reaching it
-    (:class:`hpo.surrogates.PerCost`) when costs are modelled.
+    of the pending ones at ``s``; with ``cost="time"``, divided by the predicted
+    seconds of reaching it (:class:`hpo.surrogates.PerCost`).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ import inspect
 import json
 import logging
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -472,7 +473,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     out = results / "schedulers.json"
     out.write_text(json.dumps({
         "env": env, "wall_s": wall, "seeds": args.seeds, "budget": budget,
-        "table_seed": args.table_seed,
+        "table_seed": args.table_seed, "jobs": args.jobs,
         "checkpoints": checkpoints, "problems": problems, "systems": systems,
         "skipped": {s: system_available(s) for s in args.systems.split(",")
                     if system_available(s)},
@@ -486,18 +487,25 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(f"wrote {out.relative_to(ROOT)} and {len(paths)} plots "
           f"({(img or IMG).relative_to(ROOT)}/schedulers_*.png)", file=sys.stderr)
     if not args.quick and not args.no_doc:
-        skipped = {s: system_available(s) for s in args.systems.split(",")
-                   if system_available(s)}
-        setting = (f"{args.seeds} seeds (0..{args.seeds - 1}), 4 simulated workers, budget "
-                   f"{budget:g} x max_resource consumed units per run, min_resource 1, "
-                   "reduction factor 3, random searchers for the schedulers; tables replay "
-                   + ("one table seed per run (run seed mod 3)" if args.table_seed == "run"
-                      else "the seed-mean curves") + f"; {len(runs)} runs in {wall:.0f} s "
-                   f"wall with --jobs {args.jobs}"
-                   + (f"; skipped: {skipped}" if skipped else ""))
+        setting = _setting(json.loads(out.read_text()))
         write_section("lc-results", _section("Scheduler comparison on the ground", env,
                                              setting, text, paths))
         print(f"updated the lc-results section of {DOC.relative_to(ROOT)}", file=sys.stderr)
+
+
+def _setting(data: dict) -> str:
+    """The section's setting line, from a results file (the run's and the report's)."""
+    jobs = data.get("jobs")
+    if jobs is None:  # files written before "jobs" was recorded: the command says it
+        found = re.search(r"--jobs[= ](\d+)", data["env"]["command"])
+        jobs = int(found.group(1)) if found else 1
+    return (f"{data['seeds']} seeds (0..{data['seeds'] - 1}), 4 simulated workers, budget "
+            f"{data['budget']:g} x max_resource consumed units per run, min_resource 1, "
+            "reduction factor 3, random searchers for the schedulers; tables replay "
+            + ("one table seed per run (run seed mod 3)" if data.get("table_seed") == "run"
+               else "the seed-mean curves")
+            + f"; {len(data['runs'])} runs in {data['wall_s']:.0f} s wall with --jobs {jobs}"
+            + (f"; skipped: {data['skipped']}" if data.get("skipped") else ""))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -513,14 +521,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     paths = plot(runs, problems, systems, data["budget"])
     if not args.no_doc:
         env = data["env"]
-        setting = (f"{data['seeds']} seeds (0..{data['seeds'] - 1}), 4 simulated workers, "
-                   f"budget {data['budget']:g} x max_resource consumed units per run, "
-                   "min_resource 1, reduction factor 3, random searchers for the schedulers; "
-                   "tables replay " + ("one table seed per run (run seed mod 3)"
-                                       if data.get("table_seed") == "run"
-                                       else "the seed-mean curves")
-                   + f"; {len(runs)} runs in {data['wall_s']:.0f} s wall"
-                   + (f"; skipped: {data['skipped']}" if data.get("skipped") else ""))
+        setting = _setting(data)
         write_section("lc-results", _section("Scheduler comparison on the ground", env,
                                              setting, text, paths))
 

@@ -72,3 +72,14 @@ def redis_url() -> Iterator[str]:
     except Exception as exc:
         _unavailable(f"Redis at {REDIS_URL}", exc)
     yield REDIS_URL
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (minutes; a default test covers the same command path) run
+    only when asked for: ``pytest -m slow`` (or any ``-m``), or ``HPO_RUN_SLOW=1``."""
+    if config.getoption("-m") or os.environ.get("HPO_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with pytest -m slow or HPO_RUN_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -113,11 +113,18 @@ def space_differences(trials: Sequence[FrozenTrial], space: Mapping[str, BaseDis
             continue
         seen.update(t.distributions)  # later trials win
     diffs = [f"{n}: {_describe(seen[n])} -> {_describe(d)}" for n, d in space.items()
-             if n in seen and seen[n] != d]
+             if n in seen and not _same(seen[n], d)]
     if complete and seen:
         diffs += [f"{n}: added ({_describe(d)})" for n, d in space.items() if n not in seen]
         diffs += [f"{n}: removed (was {_describe(seen[n])})" for n in seen if n not in space]
     return diffs
+
+
+def _same(a: BaseDistribution, b: BaseDistribution) -> bool:
+    """Equal as Optuna distributions: hpo's private attributes (``_hpo_default``, which a
+    stored trial's distribution does not carry) do not count."""
+    public = lambda d: {k: v for k, v in vars(d).items() if not k.startswith("_")}  # noqa: E731
+    return type(a) is type(b) and public(a) == public(b)
 
 
 def _describe(d: BaseDistribution) -> str:

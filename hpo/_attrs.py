@@ -1,7 +1,9 @@
 """Names of the system attributes hpo stores on Optuna studies and trials (one place)."""
 
 # study
-ARTIFACT_DIR = "hpo:artifact_dir"  # directory of the filesystem checkpoint store
+ARTIFACT_STORE = "hpo:artifact_store"  # URL of the checkpoint store (hpo.artifacts)
+ARTIFACT_DIR = "hpo:artifact_dir"  # its directory, as studies before object stores record it
+CLEANED = "hpo:cleaned"  # numbers of the trials whose checkpoints `hpo clean` removed
 MAX_RESOURCE = "hpo:max_resource"  # resource a plain trial trains for
 SCHEDULER_LADDER = "hpo:scheduler:ladder"  # [min_resource, max_resource, eta] it started with
 SCHEDULER_MAX = "hpo:scheduler:max_resource"  # a scheduler's maximum resource, once deepened

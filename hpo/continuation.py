@@ -26,36 +26,34 @@ Example:
     >>> hpo.budget(study.trials[child]), [t.number for t in hpo.lineage(study.trials[child], study)]
     ((10, 30), [0])
 
-Checkpoints are written atomically: the state is serialised with ``torch.save`` to a
-partial file in the artifact store, renamed to its artifact id once complete, and only
-then does the trial's pointer move, together with the step it reached, in one write;
-the previous one is then removed, and partial files left by killed writers are
-cleaned up.
+The checkpoint store is a directory, S3 or GCS (:mod:`hpo.artifacts`). Checkpoints are
+written atomically: ``torch.save`` streams the state into the store, where it appears
+whole or not at all, and only then does the trial's pointer move, together with the
+step it reached, in one write; the previous one is then removed, and uploads left
+unfinished by killed writers are cleaned up.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import json
 import logging
-import os
+import math
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 
 from hpo import _attrs
+from hpo.artifacts import TORN_AFTER, ArtifactNotFound, CheckpointStore, FileStore
 
-__all__ = ["budget", "checkpoint", "checkpoint_of", "extend", "lineage", "resume", "set_budget"]
+__all__ = ["Cleanup", "budget", "checkpoint", "checkpoint_of", "clean", "extend", "lineage",
+           "resume", "set_budget"]
 
 _log = logging.getLogger(__name__)
 
@@ -77,16 +75,19 @@ def _trial_attrs(storage: BaseStorage, trial_id: int) -> dict[str, Any]:
     return storage.get_trial_system_attrs(trial_id)
 
 
-def _store(storage: BaseStorage, study_id: int) -> FileSystemArtifactStore:
+def _store(storage: BaseStorage, study_id: int) -> CheckpointStore:
+    """The study's checkpoint store; a plain optuna study gets the default directory,
+    recorded for the other workers."""
+    from hpo import artifacts
+
     attrs = storage.get_study_system_attrs(study_id)
-    path = attrs.get(_attrs.ARTIFACT_DIR)
-    if path is None:  # a plain optuna study: adopt the default and record it for other workers
+    url = attrs.get(_attrs.ARTIFACT_STORE) or attrs.get(_attrs.ARTIFACT_DIR)  # older studies
+    if url is None:
         from hpo.study import hpo_home
 
-        path = str((hpo_home() / "artifacts").resolve())
-        storage.set_study_system_attr(study_id, _attrs.ARTIFACT_DIR, path)
-    Path(path).mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(path)
+        url = str((hpo_home() / "artifacts").resolve())
+        storage.set_study_system_attr(study_id, _attrs.ARTIFACT_STORE, url)
+    return artifacts.of_study(url, storage, study_id)
 
 
 def _check_range(start: Any, stop: Any) -> None:
@@ -164,21 +165,18 @@ def checkpoint(trial: Trial | None, state: Any, *, step: Number | None = None) -
         raise TypeError(f"trial: expected a running optuna Trial, got {type(trial).__name__}")
     storage, study_id, tid = _locate(trial, None)
     store = _store(storage, study_id)
-    base = Path(store._base_path)
-    _remove_torn(base)
+    _remove_torn(store)
     artifact_id = str(uuid.uuid4())
-    partial = base / f"{_PARTIAL}{artifact_id}"
-    try:
-        with open(partial, "wb") as f:
+    with store.open_writer(artifact_id) as f:  # all of it or nothing; raises if it fails
+        try:
             torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, base / artifact_id)  # a reader sees all of it or nothing
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
+        except RuntimeError:
+            failure = getattr(f, "failure", None)  # torch ends its archive after an upload
+            if failure is not None:  # error and raises its own; the upload's is the reason
+                raise failure from None
+            raise
     meta = ArtifactMeta(artifact_id=artifact_id, filename=f"checkpoint-{trial.number}.pt",
-                        mimetype="application/x-torch", encoding=None)
+                        mimetype=_CHECKPOINT_MIME, encoding=None)
     storage.set_trial_system_attr(tid, ARTIFACTS_ATTR_PREFIX + artifact_id,
                                   json.dumps(dataclasses.asdict(meta)))
     previous = checkpoint_of(_trial_attrs(storage, tid))
@@ -188,26 +186,18 @@ def checkpoint(trial: Trial | None, state: Any, *, step: Number | None = None) -
     storage.set_trial_system_attr(tid, _attrs.CHECKPOINT, artifact_id)  # for people and tools
     if step is not None:
         storage.set_trial_system_attr(tid, _attrs.CHECKPOINT_STEP, step)
-    if previous is not None:
-        try:
-            store.remove(previous[0])
-        except FileNotFoundError:
-            _log.warning("trial %d: previous checkpoint %s was already gone", trial.number,
-                         previous[0])
+    if previous is not None:  # readers take the pointer first and retry when it moved
+        store.remove(previous[0])
     return artifact_id
 
 
-_PARTIAL = ".partial-"  # an artifact being written; renamed to its id once complete
-_TORN_AFTER = 3600.0  # seconds after which a partial file belongs to a killed writer
-
-
-def _remove_torn(base: Path) -> None:
-    """Remove the partial files of writers killed mid-upload (older than an hour)."""
-    now = time.time()
-    for path in base.glob(f"{_PARTIAL}*"):
-        with contextlib.suppress(FileNotFoundError):
-            if now - path.stat().st_mtime > _TORN_AFTER:
-                path.unlink()
+_CHECKPOINT_MIME = "application/x-torch"
+def _remove_torn(store: CheckpointStore) -> None:
+    """Remove the partial files of writers killed mid-write (older than an hour). An
+    object store's unfinished uploads are left to ``hpo clean`` (or the bucket's
+    lifecycle rule): listing them costs a request, and their age is the server's word."""
+    if isinstance(store, FileStore):
+        store.remove_torn(TORN_AFTER)
 
 
 def checkpoint_of(attrs: dict[str, Any]) -> tuple[str, Number | None] | None:
@@ -221,10 +211,9 @@ def checkpoint_of(attrs: dict[str, Any]) -> tuple[str, Number | None] | None:
     return None
 
 
-def _load(store: FileSystemArtifactStore, artifact_id: str, map_location: Any) -> Any:
-    with store.open_reader(artifact_id) as f:
-        data = f.read()
-    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=False)
+def _load(store: CheckpointStore, artifact_id: str, map_location: Any) -> Any:
+    with store.open_reader(artifact_id) as f:  # seekable; object stores read byte ranges
+        return torch.load(f, map_location=map_location, weights_only=False)
 
 
 def load_checkpoint(study: optuna.Study, trial_number: int, *, map_location: Any = "cpu") -> Any:
@@ -239,10 +228,10 @@ def load_checkpoint(study: optuna.Study, trial_number: int, *, map_location: Any
         artifact_id = latest[0]
         try:
             return _load(store, artifact_id, map_location)
-        except FileNotFoundError:
+        except ArtifactNotFound:
             continue
     raise FileNotFoundError(f"trial {trial_number}: checkpoint {artifact_id} is missing from "
-                            f"the artifact store {store._base_path}")
+                            f"the artifact store {store.url}")
 
 
 def resume(trial: Trial | None, *, map_location: Any = "cpu") -> Any:
@@ -310,6 +299,9 @@ def extend(study: optuna.Study, trial_number: int, *, stop: Number) -> int:
     if latest is None:
         raise ValueError(f"trial_number: trial {trial_number} saved no checkpoint (its objective "
                          "must call hpo.checkpoint) and cannot be extended")
+    if trial_number in storage.get_study_system_attrs(study_id).get(_attrs.CLEANED, []):
+        raise ValueError(f"trial_number: the checkpoint of trial {trial_number} was removed by "
+                         "hpo clean; extend a trial that kept its checkpoint")
     reached = latest[1] if latest[1] is not None else attrs.get(_attrs.STOP)
     if reached is None:
         raise ValueError(f"trial_number: trial {trial_number} recorded neither its budget nor "
@@ -324,3 +316,108 @@ def extend(study: optuna.Study, trial_number: int, *, stop: Number) -> int:
     )
     new_id = storage.create_new_trial(study_id, template_trial=template)
     return storage.get_trial_number_from_id(new_id)
+
+
+@dataclasses.dataclass
+class Cleanup:
+    """What :func:`clean` removed (or, with ``dry_run``, would remove)."""
+
+    store: str
+    removed: list[str] = dataclasses.field(default_factory=list)  # artifact ids
+    bytes: int = 0
+    torn: int = 0  # unfinished uploads of killed writers
+    kept: int = 0  # checkpoints a trial may still resume or exploit
+
+
+_SUPERSEDED_GRACE = 60.0  # seconds: a decision in another process may have read just before
+
+
+def clean(study: optuna.Study, *, finished: bool = False, older_than: float = TORN_AFTER,
+          dry_run: bool = False) -> Cleanup:
+    """Remove the checkpoints of ``study`` that no trial may resume or exploit any more.
+
+    Removed: uploads left unfinished by killed writers and objects no trial points to
+    (both begun or written more than ``older_than`` seconds ago), and each checkpoint that
+    a completed continuation has superseded and no running, waiting or retried trial
+    continues. PBT segments are also kept while some member has not passed their
+    resource (it may exploit them). Other artifacts of the study (``upload_artifact``)
+    are never touched. With ``finished=True`` the study must have no running or waiting
+    trial, and every checkpoint goes but those of the best trials (so ``hpo.extend``
+    still works on them).
+
+    Example:
+        ``hpo.continuation.clean(study).removed`` lists the artifact ids it removed.
+    """
+    from hpo import _segments
+
+    storage, study_id = study._storage, study._study_id
+    store = _store(storage, study_id)
+    trials = study.get_trials(deepcopy=False)
+    live = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    if finished and live:
+        raise ValueError(f"finished: study {study.study_name!r} has {len(live)} running or "
+                         "waiting trial(s); clean it without --all, or when it has stopped")
+    latest = {t.number: c[0] for t in trials if (c := checkpoint_of(t.system_attrs))}
+    needed = {t.number for t in trials if t.state == TrialState.RUNNING}
+    for t in live:
+        needed.update(t.system_attrs[k] for k in (_attrs.PARENT, _attrs.RETRY_OF)
+                      if k in t.system_attrs)
+    if finished:
+        needed.update(t.number for t in _segments.best_trials(study)
+                      if t.state == TrialState.COMPLETE)
+    else:
+        now = time.time()
+        superseded: set[int] = set()
+        for t in trials:
+            parent = t.system_attrs.get(_attrs.PARENT)
+            if parent is not None and t.state in (TrialState.COMPLETE, TrialState.PRUNED) \
+                    and t.number in latest and t.datetime_complete is not None \
+                    and now - t.datetime_complete.timestamp() > _SUPERSEDED_GRACE:
+                superseded.add(parent)
+        # a PBT member that is behind may still exploit a segment at or above its resource
+        heads: dict[Any, Number] = {}
+        for t in trials:
+            if _attrs.MEMBER in t.system_attrs and _attrs.STOP in t.system_attrs:
+                m = t.system_attrs[_attrs.MEMBER]
+                heads[m] = max(heads.get(m, 0), t.system_attrs[_attrs.STOP])
+        behind = min(heads.values(), default=math.inf)
+        for t in trials:
+            a = t.system_attrs
+            if t.number not in superseded or (_attrs.MEMBER in a and a.get(_attrs.STOP, 0)
+                                              >= behind):
+                needed.add(t.number)
+    report = Cleanup(store=store.url)
+    doomed = {latest[n] for n in latest if n not in needed}
+    report.kept = len(latest) - len(doomed)
+    pointed = set(latest.values())
+    users = {key[len(ARTIFACTS_ATTR_PREFIX):] for t in trials for key, v in t.system_attrs.items()
+             if key.startswith(ARTIFACTS_ATTR_PREFIX) and
+             json.loads(v).get("mimetype") != _CHECKPOINT_MIME}
+    users |= {key[len(ARTIFACTS_ATTR_PREFIX):] for key in
+              storage.get_study_system_attrs(study_id) if key.startswith(ARTIFACTS_ATTR_PREFIX)}
+    cutoff = time.time() - older_than
+    try:
+        objects = list(store.objects())
+    except NotImplementedError:  # a store object that cannot list: what the study points to
+        objects = []
+        doomed_sizes = dict.fromkeys(doomed, 0)
+    else:
+        doomed_sizes = {}
+        for obj in objects:
+            if obj.artifact_id in users:
+                continue
+            orphan = obj.artifact_id not in pointed and obj.modified < cutoff
+            if obj.artifact_id in doomed or orphan:
+                doomed_sizes[obj.artifact_id] = obj.size
+    if not dry_run:
+        report.torn = store.remove_torn(older_than)
+        cleaned = {n for n, a in latest.items() if a in doomed_sizes}
+        if cleaned:
+            before = storage.get_study_system_attrs(study_id).get(_attrs.CLEANED, [])
+            storage.set_study_system_attr(study_id, _attrs.CLEANED,
+                                          sorted(set(before) | cleaned))
+        for artifact_id in doomed_sizes:
+            store.remove(artifact_id)
+    report.removed = sorted(doomed_sizes)
+    report.bytes = sum(doomed_sizes.values())
+    return report

@@ -40,7 +40,7 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, Trial, TrialState
 
-from hpo import _attrs
+from hpo import _attrs, artifacts
 
 __all__ = ["Study", "create_study", "load_study", "resolve_storage"]
 
@@ -303,16 +303,20 @@ def create_study(
     directions: Sequence[str | StudyDirection] | None = None,
     artifact_dir: str | os.PathLike[str] | None = None,
     max_resource: int | float | None = None,
+    artifact_store: Any = None,
 ) -> Study:
-    """Create (or with ``load_if_exists`` load) a study; Optuna's arguments plus two.
+    """Create (or with ``load_if_exists`` load) a study; Optuna's arguments plus three.
 
     Args:
         storage: a URL or storage (see :mod:`hpo.study`); default: the embedded SQLite
             file ``$HPO_HOME/hpo.db``.
         sampler: default: hpo's default sampler for the number of objectives.
-        artifact_dir: directory of the checkpoint store; default: next to a file
-            storage (``runs/demo.db`` -> ``runs/demo.artifacts``). Recorded in the
-            study, so workers that load the study find it.
+        artifact_store: where checkpoints go: a directory, ``s3://bucket/prefix``,
+            ``gs://bucket/prefix`` (see :mod:`hpo.artifacts`) or an Optuna artifact
+            store; default: a directory next to a file storage (``runs/demo.db`` ->
+            ``runs/demo.artifacts``). Its URL is recorded in the study, so workers that
+            load the study, on any host, find it; credentials never are.
+        artifact_dir: a directory for ``artifact_store`` (the older name).
         max_resource: the resource (e.g. environment steps) a plain trial trains for:
             :func:`hpo.budget` returns ``(0, max_resource)`` for it.
 
@@ -337,6 +341,9 @@ def create_study(
         sampler = default_sampler(n_objectives=n_obj)
     if pruner is None and getattr(sampler, "decides_continuation", False):
         pruner = optuna.pruners.NopPruner()  # a scheduler or PBT decides what goes on
+    if artifact_dir is not None and artifact_store is not None:
+        raise ValueError("create_study: give artifact_store or artifact_dir, not both")
+    store = _checked_store(artifact_store if artifact_store is not None else artifact_dir)
     resolved = resolve_storage(storage)
     try:
         study = optuna.create_study(
@@ -360,13 +367,24 @@ def create_study(
                     "optuna.delete_study") from None
         _continue_sampling(study)
     attrs = resolved.get_study_system_attrs(study._study_id)
-    if _attrs.ARTIFACT_DIR not in attrs or artifact_dir is not None:
-        path = Path(artifact_dir) if artifact_dir is not None else default_artifact_dir(storage)
-        resolved.set_study_system_attr(study._study_id, _attrs.ARTIFACT_DIR,
-                                       str(path.resolve()))
+    if store is not None or not (_attrs.ARTIFACT_STORE in attrs or _attrs.ARTIFACT_DIR in attrs):
+        store = store or artifacts.FileStore(default_artifact_dir(storage))
+        resolved.set_study_system_attr(study._study_id, _attrs.ARTIFACT_STORE, store.url)
+        if store.url.startswith("object:"):
+            artifacts.remember(study._storage, study._study_id, store)
     if max_resource is not None:
         resolved.set_study_system_attr(study._study_id, _attrs.MAX_RESOURCE, max_resource)
     return _wrap(study)
+
+
+def _checked_store(store: Any) -> artifacts.CheckpointStore | None:
+    """The store ``artifact_store=`` names, checked to be reachable before anything is
+    written (``ValueError`` naming the URL otherwise)."""
+    if store is None:
+        return None
+    adopted = artifacts.adopt(store)
+    adopted.check()
+    return adopted
 
 
 # (storage object id, study name) of the studies this process created and has not

@@ -83,6 +83,15 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
         "hpo worker --study ppo-cartpole --storage postgresql://user@db-host/hpo": (
             "slow", "as above, and tests/test_runner.py (hpo worker --study --storage)"),
     },
+    "docs/storages.md": {
+        "hpo sweep sweep-s3.yaml": ("run", "test_the_storages_page_runs_as_written "
+                                    "(in the S3 tests, against a real S3 server)"),
+        "hpo worker --study quickstart-s3 --storage postgresql://user@db-host/hpo": (
+            "run", "test_the_storages_page_runs_as_written"),
+        "hpo status sweep-s3.yaml": ("run", "test_the_storages_page_runs_as_written"),
+        "hpo clean sweep-s3.yaml --dry-run": ("run", "test_the_storages_page_runs_as_written"),
+        "hpo clean sweep-s3.yaml --all": ("run", "test_the_storages_page_runs_as_written"),
+    },
     "docs/integrations.md": {
         "pip install -e '.[rl]'": ("ci", "extra rl"),
         "pip install -e '.[llm]'": ("ci", "extra llm"),

@@ -14,7 +14,7 @@ from hpo.samplers import GPSampler
 
 
 def _artifact_dir(study: optuna.Study) -> str:
-    return study._storage.get_study_system_attrs(study._study_id)["hpo:artifact_dir"]
+    return study._storage.get_study_system_attrs(study._study_id)["hpo:artifact_store"]
 
 
 def _objective(trial: optuna.Trial) -> float:

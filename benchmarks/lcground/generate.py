@@ -232,7 +232,7 @@ def make_ppo(*, n_configs: int, seeds: int, checkpoints: int, quick: bool) -> Pa
         for i, cfg in enumerate(configs):
             for s in range(seeds):
                 study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
-                study._storage.set_study_system_attr(study._study_id, _attrs.ARTIFACT_DIR, tmp)
+                study._storage.set_study_system_attr(study._study_id, _attrs.ARTIFACT_STORE, tmp)
                 trial = study.ask()
                 reports: list[tuple[int, float, float]] = []
                 orig = trial.report

@@ -13,8 +13,9 @@ from typing import Any
 
 MARKER = "<!-- api -->"
 # module -> its public names are documented (its __all__), in this order
-MODULES = ("hpo", "hpo.study", "hpo.space", "hpo.objective", "hpo.continuation", "hpo.runner",
-           "hpo.runner.loop", "hpo.runner.command", "hpo.samplers", "hpo.integrations")
+MODULES = ("hpo", "hpo.study", "hpo.space", "hpo.objective", "hpo.continuation",
+           "hpo.artifacts", "hpo.runner", "hpo.runner.loop", "hpo.runner.command",
+           "hpo.samplers", "hpo.integrations")
 
 
 def _doc_markdown(doc: str) -> str:

@@ -8,6 +8,7 @@
 ``hpo plot [sweep.yaml | --study]``     history, importances, Pareto front, lineage
 ``hpo dashboard [sweep.yaml | ...]``    optuna-dashboard on the sweep's storage
 ``hpo studies [--storage URL]``         the studies of a storage
+``hpo clean [sweep.yaml | --study]``    remove checkpoints no trial can resume any more
 =====================================  ================================================
 
 Without ``--storage``, commands use the embedded storage (``$HPO_HOME/hpo.db``).
@@ -100,7 +101,7 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
         heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
         max_initial_failures=cfg.max_initial_failures,
         allow_space_change=allow_space_change, complete_space=cfg.command is not None,
-        max_resource=cfg.max_resource,
+        max_resource=cfg.max_resource, artifact_store=cfg.artifact_store_url,
     )
     if deepen_to is not None and deepen_to == study.sampler.levels(study)[-1]:
         deepen_to = None  # raised already (the same command, run again to resume)
@@ -223,12 +224,40 @@ def _status_rows(study: optuna.Study) -> tuple[str, list[tuple[str, str]]]:
                 age += f" (STALE: over the grace period of {grace:g} s)"
             last = max(t.intermediate_values) if t.intermediate_values else None
             rows.append((f"running #{t.number}", f"{worker}{age}, step {last}"))
+    rows += _checkpoint_rows(study, trials)
     reasons = Counter(str(t.system_attrs[_attrs.FAIL_REASON]).splitlines()[0][:160]
                       for t in trials if t.state == TrialState.FAIL
                       and _state_name(t) == "fail" and _attrs.FAIL_REASON in t.system_attrs)
     for reason, n in reasons.most_common(5):
         rows.append((f"failed ({n})", reason))
     return f"study {study.study_name}: {len(trials)} trials", rows
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("not reached")
+
+
+def _checkpoint_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]
+                     ) -> list[tuple[str, str]]:
+    """Where the checkpoints live and how much they hold (when the study has any)."""
+    from hpo.continuation import _store, checkpoint_of
+
+    n = sum(checkpoint_of(t.system_attrs) is not None for t in trials)
+    if not n:
+        return []
+    try:
+        store = _store(study._storage, study._study_id)
+        objects = list(store.objects())
+    except Exception as exc:  # status still shows the rest; the reason is shown here
+        url = study._storage.get_study_system_attrs(study._study_id).get(_attrs.ARTIFACT_STORE)
+        return [("checkpoints", f"{url}: cannot list ({type(exc).__name__}: {exc})")]
+    total = sum(o.size for o in objects)
+    return [("checkpoints", f"{store.url}: {len(objects)} objects, {_size(total)} "
+                            f"({n} trials saved one)")]
 
 
 def _segment_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial],
@@ -358,6 +387,18 @@ def _studies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clean(args: argparse.Namespace) -> int:
+    from hpo.continuation import clean
+
+    study = _open(args)
+    report = clean(study, finished=args.all, older_than=args.older_than, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{report.store}: {verb} {len(report.removed)} checkpoints ({_size(report.bytes)})"
+          + (f" and {report.torn} unfinished uploads" if report.torn else "")
+          + f"; kept {report.kept}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo", description="hyperparameter sweeps on Optuna",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -406,6 +447,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("sweep", nargs="?", help="a sweep file (instead of --storage)")
     p.add_argument("--storage", default=None, help="storage URL (default: embedded SQLite)")
     p.set_defaults(run=_studies)
+
+    p = sub.add_parser("clean", help="remove checkpoints that no trial can resume or exploit")
+    _target(p)
+    p.add_argument("--all", action="store_true", help="the study is finished: remove every "
+                   "checkpoint but those of its best trials")
+    p.add_argument("--older-than", type=float, default=3600.0, metavar="SECONDS",
+                   help="unfinished uploads and unreferenced objects older than this go "
+                        "(default: 3600)")
+    p.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    p.set_defaults(run=_clean)
     return parser
 
 

@@ -14,6 +14,7 @@ Example ``sweep.yaml``::
     workers: 2
     gpus_per_trial: 0
     storage: sqlite:///sweeps/ppo-cartpole.db  # default: <output_dir>/study.db
+    artifact_store: s3://my-bucket/hpo         # checkpoints; default: next to the storage
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ class SweepConfig(_Model):
     trial_timeout: Annotated[float, Field(gt=0)] | None = None
     retries: Retries = Retries()
     storage: str | None = None
+    artifact_store: str | None = None  # None: a directory next to a file storage
     output_dir: str | None = None
     heartbeat_interval: Annotated[float, Field(gt=0)] = 10.0
     grace_period: Annotated[float, Field(gt=0)] = 60.0
@@ -153,6 +155,10 @@ class SweepConfig(_Model):
             build("sampler", self.sampler.name, {}, SAMPLERS)  # raises with the allowed names
         if self.pruner is not None and self.pruner.name not in PRUNERS:
             build("pruner", self.pruner.name, {}, PRUNERS)
+        if self.artifact_store is not None:
+            from hpo.artifacts import open_store
+
+            open_store(self.artifact_store)  # raises naming what is wrong with the URL
         if self.budget.trials is None and self.budget.seconds is None and \
                 self.budget.resource is None:
             raise ValueError("budget: give at least one of trials, seconds, resource")
@@ -180,6 +186,13 @@ class SweepConfig(_Model):
                     and ":memory:" not in self.storage:
                 return scheme + str((Path(self.base_dir) / self.storage[len(scheme):]).resolve())
         return self.storage
+
+    @property
+    def artifact_store_url(self) -> str | None:
+        """``artifact_store`` with a relative directory resolved from the sweep file."""
+        if self.artifact_store is None or "://" in self.artifact_store:
+            return self.artifact_store
+        return str((Path(self.base_dir) / self.artifact_store).resolve())
 
     def build_objective(self) -> tuple[Callable[..., Any], list[str]]:
         """The objective and its directions."""

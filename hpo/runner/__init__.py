@@ -168,6 +168,7 @@ def _prepare(
     allow_space_change: bool = False,
     complete_space: bool = False,
     max_resource: float | None = None,
+    artifact_store: Any = None,
 ) -> tuple[optuna.Study, WorkerLoop]:
     """Check every setting, create or load the study, and build the loop (not run)."""
     from hpo.study import _where, create_study, resolve_storage
@@ -194,7 +195,8 @@ def _prepare(
                 "allow_space_change=True (hpo sweep --allow-space-change) to go on")
     study = create_study(storage=storage, study_name=study_name, sampler=sampler,
                          pruner=pruner, direction=direction, directions=directions,
-                         load_if_exists=True, max_resource=max_resource)
+                         load_if_exists=True, max_resource=max_resource,
+                         artifact_store=artifact_store)
     # threads share this process's storage object; other processes open the URL
     shared = isolation == "none" and backend == "local"
     spec = TrialSpec(storage=resolved if shared else storage,

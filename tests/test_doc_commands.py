@@ -20,6 +20,7 @@ A line missing from ``LINES``, or listed but gone from the docs, fails
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -372,9 +374,22 @@ def test_many_machines_runs_as_written(tmp_path: Path, postgres_url: str) -> Non
     first, other = LINES["docs/runner.md"], shell_lines("docs/runner.md")[-1]
     assert "hpo sweep sweep.yaml" in first
     worker = other.replace("postgresql://user@db-host/hpo", postgres_url)
-    procs = [subprocess.Popen(shlex.split(cmd), cwd=tmp_path, env=_env(tmp_path))
-             for cmd in ("hpo sweep sweep.yaml --no-progress", f"{worker} --no-progress")]
-    for proc in procs:
+    name = re.search(r"^name: (\S+)", sweep_yaml, flags=re.M).group(1)
+    with contextlib.suppress(KeyError):  # the study of an earlier run of this test
+        optuna.delete_study(study_name=name, storage=postgres_url)
+    sweep = subprocess.Popen(shlex.split("hpo sweep sweep.yaml --no-progress"), cwd=tmp_path,
+                             env=_env(tmp_path))
+    storage = optuna.storages.RDBStorage(postgres_url)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # the other host joins once the sweep has started
+        with contextlib.suppress(KeyError):
+            sid = storage.get_study_id_from_name(name)
+            if "hpo:sweep" in storage.get_study_system_attrs(sid):
+                break
+        time.sleep(0.5)
+    joined = subprocess.Popen(shlex.split(f"{worker} --no-progress"), cwd=tmp_path,
+                              env=_env(tmp_path))
+    for proc in (sweep, joined):
         assert proc.wait(3 * 3600) == 0
 
 

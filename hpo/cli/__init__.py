@@ -174,7 +174,12 @@ def _worker(args: argparse.Namespace) -> int:
         if not args.study:
             raise ValueError("give a sweep file or --study NAME --storage URL")
         storage = resolve_storage(args.storage)
-        sid = storage.get_study_id_from_name(args.study)
+        try:
+            sid = storage.get_study_id_from_name(args.study)
+        except KeyError:
+            where = mask_url(args.storage) if args.storage else "the embedded storage"
+            raise ValueError(f"no study {args.study!r} in {where}; hpo worker joins a sweep "
+                             "that `hpo sweep FILE` has started") from None
         data = storage.get_study_system_attrs(sid).get(_attrs.SWEEP)
         if data is None:
             raise ValueError(f"study {args.study!r} was not started by `hpo sweep`; pass its "

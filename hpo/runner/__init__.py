@@ -193,6 +193,8 @@ def _prepare(
                 f"study {study_name!r} in {_where(storage)} was run with another search "
                 "space:\n  " + "\n  ".join(diffs) + "\nuse a new study name, or "
                 "allow_space_change=True (hpo sweep --allow-space-change) to go on")
+    if space and getattr(sampler, "wants_search_space", False):
+        sampler.set_search_space(space)  # e.g. LLMSampler: its warm start from trial 0
     study = create_study(storage=storage, study_name=study_name, sampler=sampler,
                          pruner=pruner, direction=direction, directions=directions,
                          load_if_exists=True, max_resource=max_resource,

@@ -1,6 +1,8 @@
 """hpo's samplers, each an ``optuna.samplers.BaseSampler`` usable in any Optuna study.
 
 - :class:`GPSampler`: GP Bayesian optimisation.
+- :class:`LLMSampler`: an LLM proposes configurations, the GP's acquisition decides
+  (docs/llm.md).
 - :class:`MultiFidelityGPSampler`: GP Bayesian optimisation of learning curves, on its
   own with a pruner, as a scheduler's searcher, or in :class:`FreezeThaw`
   (docs/multifidelity.md).
@@ -18,6 +20,7 @@ from optuna.samplers import BaseSampler
 from hpo.samplers.freeze_thaw import FreezeThaw
 from hpo.samplers.gp import GPSampler
 from hpo.samplers.hyperband import IDHB, Hyperband
+from hpo.samplers.llm import LLMSampler
 from hpo.samplers.mopbt import MOPBT
 from hpo.samplers.multifidelity import MultiFidelityGPSampler
 from hpo.samplers.one_epoch import OneEpoch
@@ -26,7 +29,8 @@ from hpo.samplers.pbt import PBT
 from hpo.samplers.successive_halving import ASHA, SuccessiveHalving
 
 __all__ = ["ASHA", "IDHB", "MOPBT", "PB2", "PBT", "FreezeThaw", "GPSampler", "Hyperband",
-           "MultiFidelityGPSampler", "OneEpoch", "SuccessiveHalving", "default_sampler"]
+           "LLMSampler", "MultiFidelityGPSampler", "OneEpoch", "SuccessiveHalving",
+           "default_sampler"]
 
 
 def default_sampler(n_objectives: int = 1, seed: int | None = None) -> BaseSampler:

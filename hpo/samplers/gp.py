@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -41,6 +42,28 @@ __all__ = ["GPSampler"]
 _logger = logging.getLogger(__name__)
 _PARAMS_KEY = "hpo:gp:params"  # system attr chunks: the relative params of a running trial
 _CHUNK = 2000  # characters per system attr (RDB storages limit their length)
+
+
+@dataclasses.dataclass
+class Proposal:
+    """One trial's acquisition over the encoded space, ready to be maximised (samplers
+    that add candidates of their own score them with ``acq`` too)."""
+
+    acq: Any  # (b, d) encodings -> (b,) acquisition values
+    encoder: UnitCubeEncoder
+    incumbents: torch.Tensor
+    n_candidates: int
+    seed: int
+    device: torch.device
+
+    def optimize(self) -> torch.Tensor:
+        """The encoding that maximises the acquisition (``optimize_acqf``)."""
+        return self.best()[0]
+
+    def best(self) -> tuple[torch.Tensor, float]:
+        """The maximising encoding and its acquisition value."""
+        return optimize_acqf(self.acq, self.encoder, incumbents=self.incumbents,
+                             n_candidates=self.n_candidates, seed=self.seed, device=self.device)
 
 
 class GPSampler(BaseSampler):
@@ -227,12 +250,24 @@ class GPSampler(BaseSampler):
         encoder = UnitCubeEncoder(search_space)
         trials, Y = self._observations(study, search_space)
         if len(trials) < self._n_startup:
-            if self._startup == "random":
-                return {}  # every parameter goes to independent_sampler
-            sobol = torch.quasirandom.SobolEngine(encoder.dim, scramble=True, seed=self._sobol_seed)
-            sobol.fast_forward(trial.number)
-            return encoder.decode(sobol.draw(1, dtype=DTYPE)[0].numpy())
+            return self._startup_params(trial, encoder)
+        proposal = self._acquisition(study, trial, search_space, trials, Y)
+        return encoder.decode(proposal.optimize().cpu().numpy())
 
+    def _startup_params(self, trial: FrozenTrial, encoder: UnitCubeEncoder) -> dict[str, Any]:
+        """A start-up trial's parameters: ``{}`` sends every one to independent_sampler."""
+        if self._startup == "random":
+            return {}
+        sobol = torch.quasirandom.SobolEngine(encoder.dim, scramble=True, seed=self._sobol_seed)
+        sobol.fast_forward(trial.number)
+        return encoder.decode(sobol.draw(1, dtype=DTYPE)[0].numpy())
+
+    def _acquisition(self, study: Study, trial: FrozenTrial,
+                     search_space: dict[str, BaseDistribution], trials: list[FrozenTrial],
+                     Y: np.ndarray) -> Proposal:
+        """Fit the models to ``trials`` (values ``Y`` to maximise) and build this trial's
+        acquisition, with fantasies of the running trials."""
+        encoder = UnitCubeEncoder(search_space)
         space_key = repr(sorted(search_space.items()))
         X = torch.as_tensor(encoder.encode_many([t.params for t in trials]), dtype=DTYPE)
         model = self._fit((space_key, "objectives"), X, warp_outputs(Y) if self._warp else Y)
@@ -249,10 +284,8 @@ class GPSampler(BaseSampler):
         seed = int(self._rng.integers(2**31))
         acq = build_acquisition(model, X, X_pending=X_pending, constraint_model=constraint_model,
                                 feasible=feasible, seed=seed)
-        x, _ = optimize_acqf(acq, encoder, incumbents=self._incumbents(X, Y, feasible),
-                             n_candidates=self._n_candidates, seed=seed,
-                             device=model.train_X.device)
-        return encoder.decode(x.cpu().numpy())
+        return Proposal(acq, encoder, self._incumbents(X, Y, feasible), self._n_candidates,
+                        seed, model.train_X.device)
 
     def _incumbents(self, X: torch.Tensor, Y: np.ndarray, feasible: torch.Tensor | None,
                     k: int = 4) -> torch.Tensor:

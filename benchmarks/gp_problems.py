@@ -126,6 +126,8 @@ def _botorch_problem(name: str, fn: Any) -> Problem:
     )
     if n_obj == 1:
         p.optimum = float(fn.optimal_value)
+        if getattr(fn, "_optimizers", None):  # where the optimum is (the first, if several)
+            p.info["argmin"] = dict(zip(names, map(float, fn._optimizers[0]), strict=True))
     else:
         # botorch stores the reference point for the maximisation (negated) form as
         # ``_ref_point`` of the minimisation problem; max_hv is the same in both forms.
@@ -169,6 +171,13 @@ class _Table:
 
     def row(self, params: dict[str, Any]) -> int:
         return self.index[self.key(params)]
+
+    def params_of(self, row: int) -> dict[str, Any]:
+        """The parameters (as ``suggest`` gives them) of table row ``row``."""
+        digits = self.keys[row]
+        assert len(digits) == len(self.names), "one digit per parameter"
+        return {n: self.search_space[n][int(d)] if self.is_categorical(n) else int(d)
+                for n, d in zip(self.names, digits, strict=True)}
 
     def suggest(self, trial: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -231,7 +240,8 @@ def _tabular_single(name: str) -> Problem:
         random_params=t.random_params,
         distributions=t.distributions,
         optimum=float(values.min()),
-        info={"dim": len(t.names), "metric": metric, "n_configs": len(values)},
+        info={"dim": len(t.names), "metric": metric, "n_configs": len(values),
+              "argmin": t.params_of(int(np.argmin(values)))},
     )
 
 

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # integrations.md (PPO/DPO sweeps of several minutes), schedulers.md and lc_ground.md
 # (tested with the schedulers) and benchmarks.md (generated) are not run here.
 PAGES = ["README.md", "docs/index.md", "docs/search-spaces.md", "docs/continuation.md",
-         "docs/runner.md", "docs/gp.md", "docs/storages.md", "docs/architecture.md"]
+         "docs/runner.md", "docs/gp.md", "docs/storages.md", "docs/architecture.md",
+         "docs/llm.md"]
 
 
 def _blocks(page: str, lang: str) -> list[str]:

@@ -480,6 +480,12 @@ def test_a_sweep_file_runs_the_llm_sampler(server: Server, tmp_path: Path) -> No
     assert study.best_value < 0.01
     stored = json.dumps(study._storage.get_study_system_attrs(study._study_id), default=str)
     assert SECRET not in stored and SECRET not in out.stderr + out.stdout
+    status = subprocess.run([sys.executable, "-m", "hpo.cli", "status", "sweep.yaml"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    line = next(ln for ln in status.stdout.splitlines() if ln.startswith("llm"))
+    n_llm = sum(s in ("warm_start", "llm") for s in sources)
+    assert f"{n_llm} of 5 trials ran its configurations (2 warm start" in line
 
 
 class TestLLMSamplerOptunaCases(BasicSamplerTestCase, MultiObjectiveSamplerTestCase):

@@ -230,6 +230,7 @@ def _status_rows(study: optuna.Study) -> tuple[str, list[tuple[str, str]]]:
             last = max(t.intermediate_values) if t.intermediate_values else None
             rows.append((f"running #{t.number}", f"{worker}{age}, step {last}"))
     rows += _checkpoint_rows(study, trials)
+    rows += _llm_rows(trials)
     reasons = Counter(str(t.system_attrs[_attrs.FAIL_REASON]).splitlines()[0][:160]
                       for t in trials if t.state == TrialState.FAIL
                       and _state_name(t) == "fail" and _attrs.FAIL_REASON in t.system_attrs)
@@ -263,6 +264,19 @@ def _checkpoint_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTr
     total = sum(o.size for o in objects)
     return [("checkpoints", f"{store.url}: {len(objects)} objects, {_size(total)} "
                             f"({n} trials saved one)")]
+
+
+def _llm_rows(trials: Sequence[optuna.trial.FrozenTrial]) -> list[tuple[str, str]]:
+    """What an LLMSampler's proposals did, when the study has one."""
+    records = [r for t in trials if (r := t.system_attrs.get("hpo:llm"))]
+    if not records:
+        return []
+    sources = Counter(r.get("source") for r in records)
+    fallbacks = sum(1 for r in records if r.get("fallback"))
+    tokens = sum(r.get("prompt_tokens", 0) + r.get("completion_tokens", 0) for r in records)
+    return [("llm", f"{sources['warm_start'] + sources['llm']} of {len(records)} trials ran "
+                    f"its configurations ({sources['warm_start']} warm start, "
+                    f"{sources['llm']} won the gate); {fallbacks} fallbacks; {tokens} tokens")]
 
 
 def _segment_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial],

@@ -37,6 +37,7 @@ import concurrent.futures
 import json
 import logging
 import math
+import threading
 import time
 from typing import Any
 
@@ -134,14 +135,8 @@ class LLMSampler(GPSampler):
         self.prompts = prompts if isinstance(prompts, _prompts.Prompts) else \
             _prompts.Prompts(**(prompts or {}))
         self._temperature, self._max_tokens = temperature, max_tokens
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     wants_search_space = True  # the runner hands over its objective's declared space
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["_pool"] = None
-        return state
 
     @staticmethod
     def _declared(space: Any) -> dict[str, BaseDistribution] | None:
@@ -206,6 +201,9 @@ class LLMSampler(GPSampler):
             except LLMError as exc:
                 record["fallback"] = f"error: {exc}"[:300]
                 break
+            except Exception as exc:  # a user's backend: whatever it raises, the sweep goes on
+                record["fallback"] = f"error: {type(exc).__name__}: {exc}"[:300]
+                break
             record["prompt_tokens"] += reply.prompt_tokens
             record["completion_tokens"] += reply.completion_tokens
             record["seconds"] += reply.seconds
@@ -251,17 +249,8 @@ class LLMSampler(GPSampler):
         if sum(1 for t in others if (t.system_attrs.get(RECORD) or {}).get("source")
                == "warm_start") >= self._n_warm:
             return None
-        attrs = study._storage.get_study_system_attrs(study._study_id)
-        warm = attrs.get(WARM)
-        if warm is None or warm.get("space") != sorted(space):
-            asked: dict[str, Any] = {}
-            configs = self._ask(self._messages(self.prompts.warm_start,
-                                               **self._fields(study, space, self._n_warm)),
-                                space, self._n_warm, set(), time.monotonic() + self._timeout,
-                                asked)
-            warm = {"space": sorted(space), "configs": configs, **asked}
-            study._storage.set_study_system_attr(study._study_id, WARM, warm)
-            record.update(asked)
+        with self._lock:  # one request for this process's workers (another may race it)
+            warm = self._warm_configs(study, space, record)
         taken = _taken(others, space)
         for config in warm["configs"]:
             fitted, _ = _parse.fit(config, space)
@@ -271,6 +260,21 @@ class LLMSampler(GPSampler):
         if warm.get("fallback"):
             record["fallback"] = warm["fallback"]
         return None
+
+    def _warm_configs(self, study: Study, space: dict[str, BaseDistribution],
+                      record: dict[str, Any]) -> dict[str, Any]:
+        """The study's zero-shot answer, asked for (and recorded) the first time."""
+        warm = study._storage.get_study_system_attrs(study._study_id).get(WARM)
+        if warm is None or warm.get("space") != sorted(space):
+            asked: dict[str, Any] = {}
+            configs = self._ask(self._messages(self.prompts.warm_start,
+                                               **self._fields(study, space, self._n_warm)),
+                                space, self._n_warm, set(), time.monotonic() + self._timeout,
+                                asked)
+            warm = {"space": sorted(space), "configs": configs, **asked}
+            study._storage.set_study_system_attr(study._study_id, WARM, warm)
+            record.update(asked)
+        return warm
 
     def _with_proposals(self, study: Study, trial: FrozenTrial,
                         space: dict[str, BaseDistribution], trials: list[FrozenTrial],
@@ -282,11 +286,9 @@ class LLMSampler(GPSampler):
             lines, summary = _prompts.history(others, space, study.directions, self._context)
             messages = self._messages(self.prompts.candidates, history=lines, summary=summary,
                                       **self._fields(study, space, self._n_proposals))
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(1, "hpo-llm")
             asked: dict[str, Any] = {}  # filled by the LLM's thread
-            future = self._pool.submit(self._ask, messages, space, self._n_proposals,
-                                       _taken(others, space), deadline, asked)
+            future = _in_thread(self._ask, messages, space, self._n_proposals,
+                                _taken(others, space), deadline, asked)
         with self._lock, cpu_threads(1):  # the GP works while the LLM answers
             proposal = self._acquisition(study, trial, space, trials, Y)
             x_gp, value_gp = proposal.best()
@@ -309,6 +311,21 @@ class LLMSampler(GPSampler):
                     record["source"] = "llm"
                     return configs[best]
         return proposal.encoder.decode(x_gp.cpu().numpy())
+
+
+def _in_thread(fn: Any, *args: Any) -> concurrent.futures.Future[Any]:
+    """``fn(*args)`` in a daemon thread: a request still out when the sweep ends does not
+    hold the process back."""
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def work() -> None:
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed to the caller with the result
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="hpo-llm", daemon=True).start()
+    return future
 
 
 def _finite(v: Any) -> float | None:

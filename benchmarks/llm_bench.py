@@ -104,7 +104,7 @@ class Scripted:
 
 
 def _run(problem_name: str, system: str, seed: int, trials: int,
-         endpoint: dict[str, str] | None = None) -> dict[str, Any]:
+         endpoint: dict[str, str] | None = None, gate: float = 1.0) -> dict[str, Any]:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     problem = get_problem(problem_name)
     if system == "hpo-gp":
@@ -114,7 +114,7 @@ def _run(problem_name: str, system: str, seed: int, trials: int,
             backend: Any = hpo.llm.OpenAICompatible(**endpoint)
         else:
             backend = Scripted(system.removeprefix("llm-"), problem, seed)
-        sampler = LLMSampler(backend, task=TASKS[problem_name],
+        sampler = LLMSampler(backend, task=TASKS[problem_name], gate=gate,
                              search_space=problem.distributions(), seed=seed)
     study = optuna.create_study(sampler=sampler)
     best, curve, sources, seconds = np.inf, [], [], 0.0
@@ -130,23 +130,25 @@ def _run(problem_name: str, system: str, seed: int, trials: int,
         record = study._storage.get_trial_system_attrs(trial._trial_id).get("hpo:llm", {})
         sources.append(record.get("source", "gp"))
     return {"problem": problem_name, "system": system, "seed": seed, "regret": curve,
-            "sources": sources, "ask_s": seconds / trials}
+            "sources": sources, "ask_s": seconds / trials,
+            "gate": None if system == "hpo-gp" else gate}
 
 
 def mechanism(args: argparse.Namespace) -> None:
     systems = ["hpo-gp", *(f"llm-{p}" for p in PROPOSERS)]
-    jobs = [(p, s, seed, args.trials) for p in args.problems for s in systems
+    jobs = [(p, s, seed, args.trials, None, args.gate) for p in args.problems for s in systems
             for seed in range(args.seeds)]
     results = _load().get("runs", [])
-    done = {(r["problem"], r["system"], r["seed"]) for r in results}
-    jobs = [j for j in jobs if j[:3] not in done]
+    done = {(r["problem"], r["system"], r["seed"], r.get("gate", 1.0)) for r in results}
+    jobs = [j for j in jobs if (*j[:3], None if j[1] == "hpo-gp" else j[5]) not in done
+            and not (j[1] == "hpo-gp" and (*j[:3], None) in done)]
     print(f"{len(jobs)} runs ({len(done)} recorded)", flush=True)
     with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
         for i, r in enumerate(pool.map(_run, *zip(*jobs, strict=True)) if jobs else []):
             results.append(r)
             print(f"[{i + 1}/{len(jobs)}] {r['problem']} {r['system']} seed {r['seed']}: "
                   f"regret {r['regret'][-1]:.4g}", flush=True)
-            _save({"runs": results})
+            _save({**_load(), "runs": results})
     data = _load()
     data["setting"] = {"seeds": args.seeds, "trials": args.trials, "jobs": args.jobs,
                        "command": "python benchmarks/llm_bench.py mechanism "
@@ -235,34 +237,75 @@ def _median(runs: list[dict[str, Any]], at: int) -> float:
     return float(statistics.median(r["regret"][at - 1] for r in runs))
 
 
+def _p(a: list[dict[str, Any]], b: list[dict[str, Any]], at: int) -> float:
+    """Two-sided Mann-Whitney U p-value of the regrets at trial ``at`` (seed to seed)."""
+    from scipy.stats import mannwhitneyu
+
+    x, y = [r["regret"][at - 1] for r in a], [r["regret"][at - 1] for r in b]
+    if x == y:
+        return 1.0
+    return float(mannwhitneyu(x, y, alternative="two-sided").pvalue)
+
+
+def _ratio(v: float, gp: float) -> str:
+    if gp > 0:
+        return f"{v / gp:.2f}"
+    return "1.00" if v == 0 else "inf"
+
+
+def _runs(runs: list[dict[str, Any]], problem: str, system: str, gate: float | None
+          ) -> list[dict[str, Any]]:
+    return [r for r in runs if r["problem"] == problem and r["system"] == system
+            and (system == "hpo-gp" or r.get("gate", 1.0) == gate)]
+
+
 def render(data: dict[str, Any]) -> str:
     runs, setting = data["runs"], data["setting"]
     problems = [p for p in PROBLEMS if any(r["problem"] == p for r in runs)]
-    lines = [f"`{setting['command']}` ({setting['seeds']} seeds, {setting['trials']} trials, "
+    gates = sorted({r.get("gate", 1.0) for r in runs if r["system"] != "hpo-gp"}, reverse=True)
+    commands = ", ".join(f"`python benchmarks/llm_bench.py mechanism --seeds {setting['seeds']} "
+                         f"--jobs 1{'' if g == 1.0 else f' --gate {g:g}'}`" for g in gates)
+    lines = [f"{commands} ({setting['seeds']} seeds, {setting['trials']} trials, "
              f"{setting['machine']}). Proposers are **scripted, not LLMs** (see the script): "
              "`good` answers near the known optimum, `default` always the centre of the "
              "space, `garbage` prose or uniformly random configurations in turn. Median "
-             "regret (lower is better), and its ratio to hpo's GPSampler (same seeds, "
-             "< 1: better); `LLM runs` is the share of trials that ran an LLM "
-             "configuration (warm start or a candidate that won the gate).", "",
+             "regret (lower is better) with LLMSampler's default `gate=1.0`, its ratio to "
+             "hpo's GPSampler (same seeds; < 1: better), and in brackets the two-sided "
+             "Mann-Whitney p-value of the 10 regrets against GPSampler's (> 0.05: within "
+             "seed-to-seed noise).", "",
              "| problem | trials | GPSampler | good | default | garbage | good / GP | "
              "default / GP | garbage / GP |", "|---|---|---|---|---|---|---|---|---|"]
     for p in problems:
-        by = {s: [r for r in runs if r["problem"] == p and r["system"] == s]
-              for s in ("hpo-gp", *(f"llm-{k}" for k in PROPOSERS))}
+        gp_runs = _runs(runs, p, "hpo-gp", None)
         for at in CHECKPOINTS:
-            gp = _median(by["hpo-gp"], at)
-            vals = [_median(by[f"llm-{k}"], at) for k in PROPOSERS]
-            ratios = [f"{v / gp:.2f}" if gp > 0 else ("1.00" if v == 0 else "inf") for v in vals]
-            lines.append(f"| {p} | {at} | {gp:.3g} | " + " | ".join(f"{v:.3g}" for v in vals)
-                         + " | " + " | ".join(ratios) + " |")
-    lines += ["", "| proposer | LLM runs (warm start + gate) |", "|---|---|"]
-    for k in PROPOSERS:
-        src = [s for r in runs if r["system"] == f"llm-{k}" for s in r["sources"]]
-        warm = sum(s == "warm_start" for s in src) / len(src)
-        gate = sum(s == "llm" for s in src) / len(src)
-        lines.append(f"| {k} | {100 * (warm + gate):.0f}% ({100 * warm:.0f}% + "
-                     f"{100 * gate:.0f}%) |")
+            gp = _median(gp_runs, at)
+            cells, ratios = [], []
+            for k in PROPOSERS:
+                mine = _runs(runs, p, f"llm-{k}", 1.0)
+                v = _median(mine, at)
+                cells.append(f"{v:.3g}")
+                ratios.append(f"{_ratio(v, gp)} ({_p(mine, gp_runs, at):.2f})")
+            lines.append(f"| {p} | {at} | {gp:.3g} | " + " | ".join(cells) + " | "
+                         + " | ".join(ratios) + " |")
+    lines += ["", "The gate (`gate`: the fraction of the GP's best acquisition value an LLM "
+              "candidate needs to run). Per proposer: trials that ran an LLM configuration "
+              "(warm start + candidates that passed the gate), and the problems (of "
+              f"{len(problems)}) where its median regret is at most GPSampler's at 10 / 25 / "
+              "50 trials:", "", "| gate | proposer | LLM runs | <= GPSampler at 10 / 25 / 50 |",
+              "|---|---|---|---|"]
+    for g in gates:
+        for k in PROPOSERS:
+            src = [s for r in runs if r["system"] == f"llm-{k}" and r.get("gate", 1.0) == g
+                   for s in r["sources"]]
+            if not src:
+                continue
+            warm = sum(s == "warm_start" for s in src) / len(src)
+            gate = sum(s == "llm" for s in src) / len(src)
+            wins = [sum(_median(_runs(runs, p, f"llm-{k}", g), at)
+                        <= _median(_runs(runs, p, "hpo-gp", None), at) for p in problems)
+                    for at in CHECKPOINTS]
+            lines.append(f"| {g:g} | {k} | {100 * (warm + gate):.0f}% ({100 * warm:.0f}% + "
+                         f"{100 * gate:.0f}%) | {' / '.join(map(str, wins))} |")
     lat = data.get("latency")
     if lat:
         gp, llm = statistics.median(lat["hpo-gp"]), statistics.median(lat["llm-wait"])
@@ -289,8 +332,7 @@ def _plot(data: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, len(problems), figsize=(4 * len(problems), 3.2))
     for ax, p in zip(np.atleast_1d(axes), problems, strict=True):
         for s in ("hpo-gp", *(f"llm-{k}" for k in PROPOSERS)):
-            curves = np.array([r["regret"] for r in runs if r["problem"] == p
-                               and r["system"] == s])
+            curves = np.array([r["regret"] for r in _runs(runs, p, s, 1.0)])
             med = np.median(curves, axis=0)
             ax.plot(np.arange(1, len(med) + 1), np.maximum(med, 1e-9),
                     label=s.replace("llm-", "scripted ") if s != "hpo-gp" else "GPSampler")
@@ -326,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--trials", type=int, default=50)
     m.add_argument("--jobs", type=int, default=1)
     m.add_argument("--problems", type=lambda s: s.split(","), default=list(PROBLEMS))
+    m.add_argument("--gate", type=float, default=1.0, help="LLMSampler's gate (default 1.0)")
     la = sub.add_parser("latency")
     la.add_argument("--wait", type=float, default=1.0)
     la.add_argument("--repeats", type=int, default=5)

@@ -29,8 +29,9 @@ Example:
 The checkpoint store is a directory, S3 or GCS (:mod:`hpo.artifacts`). Checkpoints are
 written atomically: ``torch.save`` streams the state into the store, where it appears
 whole or not at all, and only then does the trial's pointer move, together with the
-step it reached, in one write; the previous one is then removed, and uploads left
-unfinished by killed writers are cleaned up.
+step it reached, in one write; the previous one is then removed. Partial files left by
+killed writers are removed by a later checkpoint, unfinished uploads to an object store
+by :func:`clean` (``hpo clean``).
 """
 
 from __future__ import annotations
@@ -187,11 +188,17 @@ def checkpoint(trial: Trial | None, state: Any, *, step: Number | None = None) -
     if step is not None:
         storage.set_trial_system_attr(tid, _attrs.CHECKPOINT_STEP, step)
     if previous is not None:  # readers take the pointer first and retry when it moved
-        store.remove(previous[0])
+        try:
+            store.remove(previous[0])
+        except Exception as exc:  # the new checkpoint is in; hpo clean takes the old one
+            _log.warning("trial %d: could not remove its previous checkpoint %s from %s: %s",
+                         trial.number, previous[0], store.url, exc)
     return artifact_id
 
 
 _CHECKPOINT_MIME = "application/x-torch"
+
+
 def _remove_torn(store: CheckpointStore) -> None:
     """Remove the partial files of writers killed mid-write (older than an hour). An
     object store's unfinished uploads are left to ``hpo clean`` (or the bucket's

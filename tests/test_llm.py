@@ -14,6 +14,7 @@ import http.server
 import itertools
 import json
 import logging
+import math
 import os
 import subprocess
 import sys
@@ -342,6 +343,21 @@ def test_warm_start_runs_the_llm_configurations_then_the_gp_gates_its_candidates
     prompts = [body["messages"][-1]["content"] for _, body in server.requests]
     assert sum("Propose 3 diverse" in p for p in prompts) == 1
     assert '"value":' in prompts[-1] and "Trials so far (11 trials)" in prompts[-1]
+
+
+def test_a_looser_gate_runs_candidates_within_its_margin(server: Server) -> None:
+    server.script(near_optimum)
+    sampler = LLMSampler(backend(server), task="a quadratic", search_space=SPACE, seed=1,
+                         n_warm_start=0, n_startup_trials=4, n_proposals=2, gate=1e-3)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(quadratic, n_trials=10)
+    bo = [t.system_attrs[RECORD] for t in study.trials[4:]]
+    for r in bo:
+        assert r["source"] == ("llm" if r["acq_llm"] > r["acq_gp"] + math.log(1e-3) else "gp")
+    ran = [t for t in study.trials[4:] if t.system_attrs[RECORD]["source"] == "llm"]
+    assert ran and all(abs(t.params["x"] - 1.3) < 0.06 and t.params["n"] == 3 for t in ran)
+    with pytest.raises(ValueError, match=r"gate: must be a number in \(0, 1\]"):
+        LLMSampler(backend(server), task="t", gate=0)
 
 
 def test_garbage_answers_fall_back_to_exactly_the_gp_sampler(server: Server) -> None:

@@ -98,6 +98,11 @@ class LLMSampler(GPSampler):
         n_warm_start: trials run as the LLM proposes them zero-shot (0: none). They
             count toward ``n_startup_trials``; the rest of start-up is GPSampler's.
         n_proposals: LLM candidates per trial after start-up (0: none).
+        gate: the smallest fraction of the GP's best acquisition value (what its own
+            optimiser found) that the LLM's best candidate needs to run instead: 1.0
+            runs it only when it scores higher; 0.1 when its expected improvement is at
+            least a tenth of the GP's. The acquisitions are log-scale, so this is a
+            margin of ``-log(gate)`` on them.
         timeout: seconds the LLM may take per trial (its own retries included); past it
             the GP's choice is run.
         max_attempts: requests per trial when an answer holds nothing usable.
@@ -109,7 +114,8 @@ class LLMSampler(GPSampler):
     """
 
     def __init__(self, backend: Any, task: str, *, search_space: Any = None,
-                 n_warm_start: int = 5, n_proposals: int = 4, timeout: float = 120.0,
+                 n_warm_start: int = 5, n_proposals: int = 4, gate: float = 1.0,
+                 timeout: float = 120.0,
                  max_attempts: int = 2, context_chars: int = 12_000,
                  prompts: _prompts.Prompts | dict[str, str] | None = None,
                  temperature: float = 0.7, max_tokens: int = 2048, seed: int | None = None,
@@ -125,11 +131,14 @@ class LLMSampler(GPSampler):
             low = 1 if name in ("max_attempts", "context_chars", "max_tokens") else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name}: must be an int >= {low}, got {value!r}")
+        if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not 0 < gate <= 1:
+            raise ValueError(f"gate: must be a number in (0, 1], got {gate!r}")
         if not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValueError(f"timeout: must be a positive number of seconds, got {timeout!r}")
         self.task = task.strip()
         self.search_space = self._declared(search_space)
         self._n_warm, self._n_proposals = n_warm_start, n_proposals
+        self._margin = -math.log(gate)
         self._timeout, self._attempts = float(timeout), max_attempts
         self._context = context_chars
         self.prompts = prompts if isinstance(prompts, _prompts.Prompts) else \
@@ -307,7 +316,7 @@ class LLMSampler(GPSampler):
                     values = proposal.acq(X).cpu().numpy()
                 best = int(np.argmax(values))
                 record["acq_gp"], record["acq_llm"] = _finite(value_gp), _finite(values[best])
-                if values[best] > value_gp:
+                if values[best] > value_gp - self._margin:
                     record["source"] = "llm"
                     return configs[best]
         return proposal.encoder.decode(x_gp.cpu().numpy())

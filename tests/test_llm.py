@@ -252,6 +252,9 @@ def test_bad_backend_settings_are_refused() -> None:
         LLMSampler({"name": "openai", "base_url": "http://x", "model": "m"}, task=" ")
     with pytest.raises(ValueError, match=r"prompts.candidates: unknown field\(s\) \['budget'\]"):
         Prompts(candidates="{task} {budget}")
+    with pytest.raises(ValueError, match=r"prompts: unknown template\(s\) \['user'\]"):
+        LLMSampler({"name": "openai", "base_url": "http://x", "model": "m"}, task="t",
+                   prompts={"user": "{task}"})
 
 
 # -- reading answers -----------------------------------------------------------------------

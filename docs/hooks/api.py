@@ -15,7 +15,7 @@ MARKER = "<!-- api -->"
 # module -> its public names are documented (its __all__), in this order
 MODULES = ("hpo", "hpo.study", "hpo.space", "hpo.objective", "hpo.continuation",
            "hpo.artifacts", "hpo.runner", "hpo.runner.loop", "hpo.runner.command",
-           "hpo.samplers", "hpo.integrations")
+           "hpo.samplers", "hpo.llm", "hpo.integrations")
 
 
 def _doc_markdown(doc: str) -> str:

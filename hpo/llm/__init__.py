@@ -30,7 +30,9 @@ import threading
 import time
 from typing import Any, Protocol
 
-__all__ = ["Backend", "LLMError", "OpenAICompatible", "Reply", "Transformers"]
+from hpo.llm._prompts import Prompts
+
+__all__ = ["Backend", "LLMError", "OpenAICompatible", "Prompts", "Reply", "Transformers"]
 
 
 class LLMError(RuntimeError):

@@ -108,7 +108,7 @@ class LLMSampler(GPSampler):
         max_attempts: requests per trial when an answer holds nothing usable.
         context_chars: the history in a prompt is cut to this many characters (best and
             most recent trials kept).
-        prompts: :class:`hpo.llm._prompts.Prompts` templates to use instead.
+        prompts: :class:`hpo.llm.Prompts` templates to use instead.
         temperature, max_tokens: for every request.
         seed, n_startup_trials, **gp_options: as :class:`hpo.samplers.GPSampler`.
     """
@@ -141,6 +141,10 @@ class LLMSampler(GPSampler):
         self._margin = -math.log(gate)
         self._timeout, self._attempts = float(timeout), max_attempts
         self._context = context_chars
+        if isinstance(prompts, dict) and set(prompts) - {"system", "warm_start", "candidates"}:
+            raise ValueError(f"prompts: unknown template(s) "
+                             f"{sorted(set(prompts) - {'system', 'warm_start', 'candidates'})}; "
+                             "allowed: ['candidates', 'system', 'warm_start']")
         self.prompts = prompts if isinstance(prompts, _prompts.Prompts) else \
             _prompts.Prompts(**(prompts or {}))
         self._temperature, self._max_tokens = temperature, max_tokens

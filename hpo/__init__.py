@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 # Eager: ``hpo.objective`` is both a submodule and the decorator, so the submodule is
 # loaded first and the name then bound to the decorator. Cheap: no torch.
 from hpo.objective import Objective, objective
-from hpo.space import UnitCubeEncoder, choice, fixed, integer, loguniform, uniform
+from hpo.space import UnitCubeEncoder, choice, fixed, integer, loguniform, unbounded, uniform
 
 if TYPE_CHECKING:
     from hpo import integrations as integrations
@@ -87,5 +87,6 @@ __all__ = [
     "resume",
     "run",
     "set_budget",
+    "unbounded",
     "uniform",
 ]

@@ -15,6 +15,7 @@ __all__ = ["PRUNERS", "SAMPLERS", "build"]
 # name -> "module:attribute" of the class (or factory)
 SAMPLERS: dict[str, str] = {
     "gp": "hpo.samplers.gp:GPSampler",
+    "carbs": "hpo.samplers:CARBS",
     "multifidelity": "hpo.samplers:MultiFidelityGPSampler",
     "llm": "hpo.samplers:LLMSampler",
     "freeze_thaw": "hpo.samplers:FreezeThaw",
@@ -42,7 +43,7 @@ PRUNERS: dict[str, str] = {
     "nop": "optuna.pruners:NopPruner",
 }
 # Planned in hpo; named so that a sweep file using them gets a precise error.
-PLANNED = ("carbs",)
+PLANNED: tuple[str, ...] = ()
 
 
 def _resolve(path: str) -> Callable[..., Any]:

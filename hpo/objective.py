@@ -38,7 +38,7 @@ from optuna.exceptions import TrialPruned
 from optuna.study import StudyDirection
 from optuna.trial import BaseTrial, Trial
 
-from hpo.space import default_of
+from hpo.space import default_of, hints_of, record_hints
 
 __all__ = ["Objective", "as_number", "normalise_values", "objective", "suggest"]
 
@@ -46,7 +46,13 @@ _DIRECTIONS = ("minimize", "maximize")
 
 
 def suggest(trial: BaseTrial, name: str, dist: BaseDistribution) -> Any:
-    """Suggest ``name`` from ``dist`` through the trial's public ``suggest_*`` API."""
+    """Suggest ``name`` from ``dist`` through the trial's public ``suggest_*`` API.
+
+    A helper's ``default=`` / ``scale=`` (which the public API cannot carry) are stored in
+    the study first (:func:`hpo.space.record_hints`), for samplers that start from them.
+    """
+    if isinstance(trial, Trial) and hints_of(dist):
+        record_hints(trial.study, {name: dist})
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, step=dist.step, log=dist.log)
     if isinstance(dist, IntDistribution):

@@ -50,12 +50,22 @@ __all__ = [
     "choice",
     "default_of",
     "fixed",
+    "hints_of",
     "integer",
     "loguniform",
+    "record_hints",
+    "study_hints",
+    "unbounded",
     "uniform",
 ]
 
 _DEFAULT_ATTR = "_hpo_default"
+_SCALE_ATTR = "_hpo_scale"
+UNBOUNDED = 1e18
+"""The bound an :func:`unbounded` side gets in its Optuna distribution (``1e-18`` for
+the lower bound of a log scale): finite, so Optuna's storages and optuna-dashboard
+show the parameter as usual; samplers that know about it (:class:`hpo.samplers.CARBS`)
+read any bound at or beyond it as no bound at all."""
 
 
 def _check_number(func: str, name: str, value: Any) -> float:
@@ -167,6 +177,95 @@ def fixed(value: CategoricalChoiceType) -> CategoricalDistribution:
 def default_of(dist: BaseDistribution) -> Any:
     """The ``default=`` given to a helper, or ``None`` when there was none."""
     return getattr(dist, _DEFAULT_ATTR, None)
+
+
+def unbounded(default: float, *, scale: float, low: float | None = None,
+              high: float | None = None, log: bool = False, integer: bool = False
+              ) -> FloatDistribution | IntDistribution:
+    """A number with no upper (or lower) bound, e.g. a width, a step count, tokens.
+
+    ``default`` is where a search starts (CARBS' search centre); ``scale`` is how far one
+    unit of search moves: on a log scale, ``scale=1`` is a factor of 10 (base-10 log
+    divided by ``scale``), on a linear scale it is ``scale`` itself. A missing ``low``
+    or ``high`` is open; in the Optuna distribution it becomes :data:`UNBOUNDED`
+    (``1e18``, or ``1e-18`` below a log scale), so the study stores an ordinary
+    ``FloatDistribution`` / ``IntDistribution`` that optuna-dashboard shows. Samplers
+    other than CARBS see that wide range as it is.
+
+    Example:
+        >>> width = hpo.unbounded(256, low=16, log=True, integer=True, scale=0.5)
+        >>> type(width).__name__, width.low, width.high == 10**18, width.log
+        ('IntDistribution', 16, True, True)
+        >>> hpo.space.hints_of(width)
+        {'default': 256, 'scale': 0.5}
+    """
+    func = "unbounded"
+    scale = _check_number(func, "scale", scale)
+    if scale <= 0:
+        raise ValueError(f"hpo.unbounded: scale must be > 0, got scale={scale!r}")
+    _check_number(func, "default", default)
+    if low is None and high is None and not log:
+        lo, hi = -UNBOUNDED, UNBOUNDED
+    else:
+        lo = _check_number(func, "low", low) if low is not None else (
+            1.0 / UNBOUNDED if log else -UNBOUNDED)
+        hi = _check_number(func, "high", high) if high is not None else UNBOUNDED
+    if low is not None and high is not None:
+        raise ValueError("hpo.unbounded: give at most one of low and high (with both, use "
+                         "hpo.uniform / hpo.loguniform / hpo.integer)")
+    _check_bounds(func, lo, hi, log=log)
+    dist: FloatDistribution | IntDistribution
+    if integer:
+        if log and lo < 1:
+            raise ValueError(f"hpo.unbounded: an integer on a log scale needs low >= 1, "
+                             f"got low={low!r}")
+        dist = IntDistribution(math.ceil(lo), math.floor(hi), log=log)
+        default = int(default) if float(default).is_integer() else default
+    else:
+        dist = FloatDistribution(lo, hi, log=log)
+    dist = _with_default(dist, func, default)
+    setattr(dist, _SCALE_ATTR, scale)
+    return dist
+
+
+def hints_of(dist: BaseDistribution) -> dict[str, Any]:
+    """What a helper recorded beyond the Optuna distribution: ``default`` and ``scale``
+    (those given), for samplers that start from a centre (CARBS).
+
+    Example:
+        >>> hpo.space.hints_of(hpo.loguniform(1e-4, 1e-1, default=3e-4))
+        {'default': 0.0003}
+    """
+    out: dict[str, Any] = {}
+    if (d := default_of(dist)) is not None:
+        out["default"] = d
+    if (s := getattr(dist, _SCALE_ATTR, None)) is not None:
+        out["scale"] = s
+    return out
+
+
+HINTS_ATTR = "hpo:space:hints"
+
+
+def record_hints(study: Any, space: Mapping[str, BaseDistribution]) -> None:
+    """Store :func:`hints_of` each parameter of ``space`` in ``study`` (a study system
+    attribute, so every worker's sampler reads them; written only when they change).
+
+    A decorated objective (:func:`hpo.objective`) does this before each trial, because
+    the trial suggests plain Optuna distributions, which carry no hints.
+    """
+    hints = {name: h for name, dist in space.items() if (h := hints_of(dist))}
+    if not hints:
+        return
+    current = study_hints(study)
+    if all(current.get(k) == v for k, v in hints.items()):
+        return
+    study._storage.set_study_system_attr(study._study_id, HINTS_ATTR, {**current, **hints})
+
+
+def study_hints(study: Any) -> dict[str, dict[str, Any]]:
+    """The hints :func:`record_hints` stored in ``study`` (``{}`` if none)."""
+    return dict(study._storage.get_study_system_attrs(study._study_id).get(HINTS_ATTR, {}))
 
 
 # --------------------------------------------------------------------------- encoder

@@ -354,9 +354,28 @@ def _best(args: argparse.Namespace) -> int:
     if not _finished(study):
         print(f"study {study.study_name!r} has no completed trial yet", file=sys.stderr)
         return 1
+    if args.cost is not None or _is_carbs(study):
+        from hpo.samplers import carbs
+
+        if len(study.directions) != 1:
+            raise ValueError("--cost: needs a single-objective study (the cost comes from "
+                             "each trial's user attr 'cost' or its wall time)")
+        if args.cost is not None:
+            out: Any = carbs.extrapolate(study, args.cost)
+        else:
+            laws = carbs.scaling_laws(study)
+            out = {**_best_rows(study)[0], "cost_front": carbs.cost_front(study),
+                   "scaling": {n: law.as_dict() for n, law in laws.items()}}
+        print(json.dumps(out, indent=2, default=str))
+        return 0
     rows = _best_rows(study)
     print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2, default=str))
     return 0
+
+
+def _is_carbs(study: optuna.Study) -> bool:
+    """Whether a CARBS sampler ran this study (it records its cost mode in the study)."""
+    return "hpo:carbs" in study._storage.get_study_system_attrs(study._study_id)
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -448,8 +467,12 @@ def _parser() -> argparse.ArgumentParser:
     _target(p)
     p.add_argument("--watch", type=float, default=0, help="refresh every N seconds")
     p.set_defaults(run=_status)
-    p = sub.add_parser("best", help="the best configuration or the Pareto front, as JSON")
+    p = sub.add_parser("best", help="the best configuration or the Pareto front, as JSON "
+                       "(CARBS: also the (performance, cost) front and the scaling laws)")
     _target(p)
+    p.add_argument("--cost", type=float, default=None,
+                   help="the setting the power laws along the (performance, cost) front "
+                   "predict at this cost, e.g. 1e4 (CARBS, docs/carbs.md)")
     p.set_defaults(run=_best)
     p = sub.add_parser("plot", help="write plots of a study")
     _target(p)

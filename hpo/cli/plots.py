@@ -9,7 +9,8 @@
   (``fronts``);
 * ``importances`` and ``slice``: only with enough completed trials to mean anything
   (otherwise a note says so); ``pareto`` for two or three objectives; ``lineage`` for
-  studies with trial continuation.
+  studies with trial continuation; for a CARBS study, ``cost-front`` (value against
+  cost) and ``scaling`` (each optimal hyperparameter against cost, log axes, power law).
 
 PNG files need matplotlib (the ``plot`` extra); ``--format html`` writes one
 self-contained ``report.html`` with the same figures, so it needs nothing more.
@@ -226,6 +227,11 @@ def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
                 plots["schedule"] = lambda: schedule_figure(study)
         elif any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
             plots["curves"] = lambda: curves_figure(study)
+        if "hpo:carbs" in study._storage.get_study_system_attrs(study._study_id):
+            from hpo.samplers._carbs._plots import cost_front_figure, scaling_figure
+
+            plots["cost-front"] = lambda: cost_front_figure(study)  # CARBS (docs/carbs.md)
+            plots["scaling"] = lambda: scaling_figure(study)
     else:
         for i in range(len(study.directions)):
             plots[f"history-{i}"] = (lambda i=i: backend.plot_optimization_history(

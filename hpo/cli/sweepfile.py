@@ -49,18 +49,22 @@ class Metric(_Model):
 
 
 class Param(_Model):
-    type: Literal["uniform", "loguniform", "int", "integer", "choice", "fixed"]
+    type: Literal["uniform", "loguniform", "int", "integer", "choice", "fixed", "unbounded"]
     low: float | None = None
     high: float | None = None
     step: float | None = None
     log: bool = False
     values: list[Any] | None = None
     value: Any = None
+    default: Any = None  # unbounded: the search centre
+    scale: float | None = None  # unbounded: basic-space scale (CARBS)
+    integer: bool = False  # unbounded: whole numbers
 
     def distribution(self) -> BaseDistribution:
         need = {"uniform": ("low", "high"), "loguniform": ("low", "high"),
                 "int": ("low", "high"), "integer": ("low", "high"),
-                "choice": ("values",), "fixed": ("value",)}[self.type]
+                "choice": ("values",), "fixed": ("value",),
+                "unbounded": ("default", "scale")}[self.type]
         missing = [k for k in need if getattr(self, k) is None]
         if missing:
             raise ValueError(f"type {self.type} needs {missing}")
@@ -77,6 +81,10 @@ class Param(_Model):
                                step=int(self.step or 1))
         if self.type == "choice":
             return hpo.choice(self.values)  # type: ignore[arg-type]
+        if self.type == "unbounded":
+            return hpo.unbounded(self.default, scale=self.scale,  # type: ignore[arg-type]
+                                 low=self.low, high=self.high, log=self.log,
+                                 integer=self.integer)
         return hpo.fixed(self.value)
 
 

@@ -1,6 +1,8 @@
 """hpo's samplers, each an ``optuna.samplers.BaseSampler`` usable in any Optuna study.
 
 - :class:`GPSampler`: GP Bayesian optimisation.
+- :class:`CARBS`: cost-aware search around the (performance, cost) Pareto front, with
+  power laws of the best settings against cost (docs/carbs.md).
 - :class:`LLMSampler`: an LLM proposes configurations, the GP's acquisition decides
   (docs/llm.md).
 - :class:`MultiFidelityGPSampler`: GP Bayesian optimisation of learning curves, on its
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from optuna.samplers import BaseSampler
 
+from hpo.samplers.carbs import CARBS
 from hpo.samplers.freeze_thaw import FreezeThaw
 from hpo.samplers.gp import GPSampler
 from hpo.samplers.hyperband import IDHB, Hyperband
@@ -28,7 +31,7 @@ from hpo.samplers.pb2 import PB2
 from hpo.samplers.pbt import PBT
 from hpo.samplers.successive_halving import ASHA, SuccessiveHalving
 
-__all__ = ["ASHA", "IDHB", "MOPBT", "PB2", "PBT", "FreezeThaw", "GPSampler", "Hyperband",
+__all__ = ["ASHA", "CARBS", "IDHB", "MOPBT", "PB2", "PBT", "FreezeThaw", "GPSampler", "Hyperband",
            "LLMSampler", "MultiFidelityGPSampler", "OneEpoch", "SuccessiveHalving",
            "default_sampler"]
 

@@ -259,7 +259,7 @@ class CARBS(BaseSampler):
         from hpo.surrogates.device import cpu_threads
 
         transforms = [self.transform(study, n, d) for n, d in search_space.items()]
-        with self._lock, cpu_threads(1):
+        with self._lock:
             seed = int(self._rng.integers(2**63))
         with cpu_threads(1):
             params, kind = self._suggest(study, trial, transforms, np.random.default_rng(seed))
@@ -322,13 +322,20 @@ class CARBS(BaseSampler):
         if self._resample:
             n_resampled = sum(1 for t in study.get_trials(deepcopy=False)
                               if t.system_attrs.get(KIND_ATTR) == "resample")
+            # Trials CARBS did not suggest (added, enqueued, another sampler's) count as
+            # resamples already made, one per resample_frequency of them: a study warm-
+            # started with 200 of them does not resample 39 times in a row (the
+            # reference would, after initialize_from_observations).
+            n_external = sum(1 for t in trials if KIND_ATTR not in t.system_attrs)
+            n_resampled += n_external // self._resample
             if len(ys) > (n_resampled + 1) * self._resample:
                 plain = sorted(pareto_groups(groups, self._frac, sign, conservative=False),
                                key=lambda g: g.cost)
                 counts = [len(g) + sum(bool(np.isclose(x, g.x, rtol=1e-5, atol=1e-8).all())
                                        for x in Xp) for g in plain]
                 g = plain[int(np.argmin(counts))]
-                return dict(trials[g.indices[0]].params), "resample"
+                chosen = trials[g.indices[0]].params
+                return {t.name: chosen[t.name] for t in transforms}, "resample"
         pareto = pareto_groups(groups, self._frac, sign, conservative=self._conservative)
         origins = np.array([Xs[g.indices[0]] for g in pareto])
         try:

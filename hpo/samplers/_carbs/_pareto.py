@@ -52,14 +52,18 @@ class Group:
 def group_observations(X: np.ndarray, outputs: np.ndarray, costs: np.ndarray) -> list[Group]:
     """Groups of rows of ``X`` that are ``isclose`` in every column (torch's default
     tolerances, rtol 1e-5 and atol 1e-8), in order of first appearance."""
+    X = np.asarray(X, dtype=float)
     groups: list[Group] = []
-    for i, x in enumerate(np.asarray(X, dtype=float)):
-        for g in groups:
-            if np.isclose(x, g.x, rtol=1e-5, atol=1e-8).all():
-                break
+    heads = np.zeros((0, X.shape[1]))
+    for i, x in enumerate(X):
+        # torch.isclose(x, head): |x - head| <= atol + rtol * |head|, every column
+        close = (np.abs(x - heads) <= 1e-8 + 1e-5 * np.abs(heads)).all(-1)
+        if close.any():
+            g = groups[int(np.argmax(close))]
         else:
             g = Group(x)
             groups.append(g)
+            heads = np.vstack([heads, x])
         g.indices.append(i)
         g.outputs.append(float(outputs[i]))
         g.costs.append(float(costs[i]))

@@ -64,13 +64,13 @@ def test_integers_round_on_their_grid_with_bounds_padded_by_a_tenth_of_a_step() 
 
 def test_unbounded_parameters_need_a_scale_and_a_centre_and_name_the_parameter() -> None:
     open_high = FloatDistribution(1.0, hpo.space.UNBOUNDED, log=True)
-    with pytest.raises(ValueError, match="'width'.*no scale"):
+    with pytest.raises(ValueError, match=r"'width'.*no scale"):
         Transform.build("width", open_high, center=10.0)
-    with pytest.raises(ValueError, match="'width'.*search centre"):
+    with pytest.raises(ValueError, match=r"'width'.*search centre"):
         Transform.build("width", open_high, scale=1.0)
     t = Transform.build("width", open_high, scale=1.0, center=10.0)
     assert t.basic_bounds()[1] == math.inf and t.unbounded
-    with pytest.raises(ValueError, match="'lr'.*outside its range"):
+    with pytest.raises(ValueError, match=r"'lr'.*outside its range"):
         Transform.build("lr", FloatDistribution(1e-5, 1e-1, log=True), center=0.5)
     with pytest.raises(ValueError, match=r"hpo.unbounded: scale must be > 0"):
         hpo.unbounded(10, scale=0, low=1)
@@ -323,9 +323,9 @@ def test_power_law_fit_and_prediction_interval() -> None:
     law = PowerLaw.fit("lr", c, 0.1 * c ** -0.3)
     assert law.exponent == pytest.approx(-0.3) and law.coefficient == pytest.approx(0.1)
     assert law.predict(1e6)[0] == pytest.approx(0.1 * 1e6 ** -0.3)
-    with pytest.raises(ValueError, match="'lr'.*>= 3 points"):
+    with pytest.raises(ValueError, match=r"'lr'.*>= 3 points"):
         PowerLaw.fit("lr", c[:2], c[:2])
-    with pytest.raises(ValueError, match="'x'.*positive"):
+    with pytest.raises(ValueError, match=r"'x'.*positive"):
         PowerLaw.fit("x", c, -c)
 
 

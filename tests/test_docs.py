@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (tested with the schedulers) and benchmarks.md (generated) are not run here.
 PAGES = ["README.md", "docs/index.md", "docs/search-spaces.md", "docs/continuation.md",
          "docs/runner.md", "docs/gp.md", "docs/storages.md", "docs/architecture.md",
-         "docs/llm.md"]
+         "docs/llm.md", "docs/carbs.md"]
 
 
 def _blocks(page: str, lang: str) -> list[str]:

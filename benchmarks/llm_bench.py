@@ -301,11 +301,13 @@ def render(data: dict[str, Any]) -> str:
                 continue
             warm = sum(s == "warm_start" for s in src) / len(src)
             gate = sum(s == "llm" for s in src) / len(src)
+            have = [p for p in problems if _runs(runs, p, f"llm-{k}", g)]
             wins = [sum(_median(_runs(runs, p, f"llm-{k}", g), at)
-                        <= _median(_runs(runs, p, "hpo-gp", None), at) for p in problems)
+                        <= _median(_runs(runs, p, "hpo-gp", None), at) for p in have)
                     for at in CHECKPOINTS]
             lines.append(f"| {g:g} | {k} | {100 * (warm + gate):.0f}% ({100 * warm:.0f}% + "
-                         f"{100 * gate:.0f}%) | {' / '.join(map(str, wins))} |")
+                         f"{100 * gate:.0f}%) | {' / '.join(map(str, wins))}"
+                         f"{'' if len(have) == len(problems) else f' (of {len(have)})'} |")
     lat = data.get("latency")
     if lat:
         gp, llm = statistics.median(lat["hpo-gp"]), statistics.median(lat["llm-wait"])

@@ -127,6 +127,11 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
                                                                   "schedulers_deepen.json"),
         "python benchmarks/schedulers_bench.py report": ("run", "test_reports_regenerate_"
                                                          "the_doc_sections"),
+        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --problems "
+        "scaling,hpolib-naval,hpobench-vehicle": ("bench", "carbs.json"),
+        "nice python benchmarks/carbs_bench.py latency": ("bench", "carbs_latency.json"),
+        "python benchmarks/carbs_bench.py report": ("bench", "rewrites carbs-results from "
+                                                    "carbs.json"),
     },
     "docs/lc_ground.md": {
         'pip install -e ".[bench,rl]"': ("ci", "extras bench, rl"),
@@ -417,7 +422,8 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
     work = _copy_for_reports(tmp_path)
     before = (ROOT / "docs" / "benchmarks.md").read_text()
     for line in ("python benchmarks/schedulers_bench.py report",
-                 "python benchmarks/multifidelity_bench.py report"):
+                 "python benchmarks/multifidelity_bench.py report",
+                 "python benchmarks/llm_bench.py report"):
         assert line in (ROOT / "docs" / "benchmarks.md").read_text() + \
             (ROOT / "docs" / "multifidelity.md").read_text() + \
             (ROOT / "docs" / "lc_ground.md").read_text(), line
@@ -425,7 +431,7 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
                              text=True, timeout=300)
         assert out.returncode == 0, (line, out.stderr[-3000:])
     after = (work / "docs" / "benchmarks.md").read_text()
-    for name in ("lc-results", "mf-results"):
+    for name in ("lc-results", "mf-results", "llm-results"):
         assert _section(after, name) == _section(before, name), name
     assert after == before
     out = subprocess.run(shlex.split("python benchmarks/lcground/generate.py --describe"),

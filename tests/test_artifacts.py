@@ -32,6 +32,7 @@ import optuna
 import pytest
 import torch
 from botocore.exceptions import ClientError
+from http_helpers import serve
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
@@ -202,13 +203,9 @@ def proxy(s3: Bucket) -> Iterator[Proxy]:
 
         do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with serve(Handler) as url:
+        state.url = url
+        yield state
 
 
 def _state(mib: float, value: float) -> dict[str, Any]:
@@ -417,8 +414,8 @@ def test_two_workers_share_only_postgres_and_s3(
         artifact_store: {s3.url(f"sweeps/{study_name}")}
         """)
     (host_a / "sweep.yaml").write_text(sweep)
-    env_a = _env(code_dir, host_a / "home", CKMOD_SLEEP="0.2")
-    env_b = _env(code_dir, host_b / "home", CKMOD_SLEEP="0.2")
+    env_a = _env(code_dir, host_a / "home", CKMOD_SLEEP="0.5")
+    env_b = _env(code_dir, host_b / "home", CKMOD_SLEEP="0.5")
     a = subprocess.Popen([sys.executable, "-m", "hpo.cli", "sweep", "sweep.yaml",
                           "--no-progress"], cwd=host_a, env=env_a, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)

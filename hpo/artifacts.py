@@ -84,6 +84,7 @@ class CheckpointStore(abc.ABC):
     ``write``, ``remove``), so ``optuna.artifacts.upload_artifact`` can use it too."""
 
     url: str
+    lists = True  # whether objects() can enumerate the store (a foreign object cannot)
 
     @abc.abstractmethod
     def open_writer(self, artifact_id: str) -> contextlib.AbstractContextManager[BinaryIO]:
@@ -100,7 +101,8 @@ class CheckpointStore(abc.ABC):
 
     @abc.abstractmethod
     def objects(self) -> Iterator[StoredObject]:
-        """The complete objects of the store (unfinished uploads are not listed)."""
+        """The complete objects of the store (unfinished uploads are not listed); empty
+        for a store that cannot list them (``lists`` is false)."""
 
     @abc.abstractmethod
     def remove_torn(self, older_than: float = TORN_AFTER) -> int:
@@ -644,8 +646,10 @@ class _OptunaStore(CheckpointStore):
         with contextlib.suppress(ArtifactNotFound, FileNotFoundError):
             self.store.remove(artifact_id)
 
+    lists = False  # Optuna's protocol has no listing
+
     def objects(self) -> Iterator[StoredObject]:
-        raise NotImplementedError(f"{self.url} cannot list its objects")
+        return iter(())
 
     def remove_torn(self, older_than: float = TORN_AFTER) -> int:
         return 0

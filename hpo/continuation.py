@@ -403,14 +403,11 @@ def clean(study: optuna.Study, *, finished: bool = False, older_than: float = TO
     users |= {key[len(ARTIFACTS_ATTR_PREFIX):] for key in
               storage.get_study_system_attrs(study_id) if key.startswith(ARTIFACTS_ATTR_PREFIX)}
     cutoff = time.time() - older_than
-    try:
-        objects = list(store.objects())
-    except NotImplementedError:  # a store object that cannot list: what the study points to
-        objects = []
+    if not store.lists:  # a store object that cannot list: what the study points to
         doomed_sizes = dict.fromkeys(doomed, 0)
     else:
         doomed_sizes = {}
-        for obj in objects:
+        for obj in store.objects():
             if obj.artifact_id in users:
                 continue
             orphan = obj.artifact_id not in pointed and obj.modified < cutoff

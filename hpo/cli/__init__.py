@@ -257,6 +257,8 @@ def _checkpoint_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTr
         return []
     try:
         store = _store(study._storage, study._study_id)
+        if not store.lists:
+            return [("checkpoints", f"{store.url}: {n} trials saved one (it cannot list)")]
         objects = list(store.objects())
     except Exception as exc:  # status still shows the rest; the reason is shown here
         url = study._storage.get_study_system_attrs(study._study_id).get(_attrs.ARTIFACT_STORE)

@@ -279,12 +279,21 @@ class Study(optuna.Study):
         check_directions(func, self.directions)
         recorded = func if isinstance(func, Objective) else (
             lambda trial: run_recorded(func, trial))
-        super().optimize(
-            recorded,
-            n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, catch=catch,
-            callbacks=callbacks, gc_after_trial=gc_after_trial,
-            show_progress_bar=show_progress_bar,
-        )
+        from hpo.samplers._pbt._base import PopulationFinished
+
+        try:
+            super().optimize(
+                recorded,
+                n_trials=n_trials, timeout=timeout, n_jobs=n_jobs, catch=catch,
+                callbacks=callbacks, gc_after_trial=gc_after_trial,
+                show_progress_bar=show_progress_bar,
+            )
+        except PopulationFinished:
+            # With n_jobs > 1 a thread may still wait for work when another ends the last
+            # generation (and stops the study); its trial is failed with the reason, and
+            # Optuna >= 5.1 re-raises that thread's error. The study did finish.
+            if not self.sampler.is_finished(self):  # type: ignore[attr-defined]
+                raise
 
 
 def _wrap(study: optuna.Study) -> Study:

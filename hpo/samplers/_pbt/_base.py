@@ -42,10 +42,16 @@ from hpo.samplers._pbt._explore import check_params
 from hpo.samplers._pbt._population import Member, read_population
 from hpo.samplers._schedulers._ladder import check_resource
 
-__all__ = ["PopulationSampler"]
+__all__ = ["PopulationFinished", "PopulationSampler"]
 
 _logger = logging.getLogger("hpo.samplers")
 Number = int | float
+
+
+class PopulationFinished(ValueError):
+    """Asked for a trial after every member reached ``max_resource``."""
+
+
 _POLL = 0.2  # seconds between looks at the study while a worker waits
 _GRACE = 60.0  # a superseded checkpoint is removed this long after its successor finished
 
@@ -229,8 +235,9 @@ class PopulationSampler(ContinuationSampler):
                             self._collect(study, members)
                             return
                 if action is None and not any(m.busy for m in members):
-                    raise ValueError(f"{type(self).__name__}: the population has finished: "
-                                     f"every member reached max_resource={self._max}")
+                    raise PopulationFinished(f"{type(self).__name__}: the population has "
+                                             "finished: every member reached "
+                                             f"max_resource={self._max}")
                 time.sleep(_POLL)
         except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
             self._refuse(study, trial, exc)

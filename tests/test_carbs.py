@@ -157,6 +157,69 @@ def test_candidates_respect_strict_bounds_and_overgenerate_by_finite_dims() -> N
     assert random_point(np.zeros((1, 1)), 0.3, rng, np.array([5.0]), np.array([6.0])) is None
 
 
+def test_categorical_columns_keep_the_origin_choice_unless_mutated() -> None:
+    rng = np.random.default_rng(0)
+    origins = np.array([[0.0, 2.0, 0.0], [5.0, 0.0, 1.0]])  # one numeric, choices (3, 2)
+    x, prob = sample_around(origins, 0.3, 4000, rng, np.full(1, -np.inf), np.full(1, np.inf),
+                            choices=(3, 2), mutation=0.2)
+    near = x[:, 0] > 2.5  # drawn around the second origin
+    own = origins[near.astype(int)]
+    changed = x[:, 1:] != own[:, 1:]
+    assert changed.mean(0) == pytest.approx([0.2, 0.2], abs=0.03)
+    assert set(np.unique(x[:, 1])) == {0.0, 1.0, 2.0} and set(np.unique(x[:, 2])) == {0.0, 1.0}
+    # the prior: the normal density at the numeric distance, times 0.2 / (2 * 0.8) per
+    # changed 3-way choice and 0.2 / 0.8 per changed 2-way choice
+    ratio = np.where(changed[:, 0], 0.2 / 1.6, 1.0) * np.where(changed[:, 1], 0.25, 1.0)
+    expect = normal_pdf(np.abs(x[:, 0] - own[:, 0]), 0.3) * ratio
+    assert np.allclose(prob, expect)
+    x0, _ = sample_around(origins, 0.3, 50, rng, np.full(1, -np.inf), np.full(1, np.inf),
+                          choices=(3, 2), mutation=0.0)
+    assert {tuple(r) for r in x0[:, 1:]} <= {(2.0, 0.0), (0.0, 1.0)}
+
+
+def test_a_few_valued_integer_moves_off_its_centre() -> None:
+    # CARBS's own default (scale 1) leaves a 4-valued integer at its centre: one search
+    # radius is 0.3 of a step, which rounds back; hpo's default scale is step / radius
+    t = Transform.build("layers", IntDistribution(0, 3))
+    assert t.scale == pytest.approx(1 / 0.3)
+    assert Transform.build("x", IntDistribution(0, 300)).scale == pytest.approx(100)
+
+    def objective(trial: optuna.Trial) -> float:
+        layers = trial.suggest_int("layers", 0, 3)
+        trial.set_user_attr("cost", 1.0 + layers)
+        return -abs(layers - 3) + 0.1 * trial.suggest_float("x", 0.0, 1.0)
+
+    study = optuna.create_study(direction="maximize", sampler=CARBS(seed=0))
+    study.optimize(objective, n_trials=25)
+    seen = {t.params["layers"] for t in study.trials}
+    assert len(seen) >= 3 and 3 in seen
+
+
+def test_categoricals_are_searched_around_the_front_and_centres_are_checked() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        act = trial.suggest_categorical("act", ["relu", "tanh", "gelu", "silu"])
+        opt = trial.suggest_categorical("opt", ["sgd", "adam"])
+        x = trial.suggest_float("x", 0.0, 3.0)
+        trial.set_user_attr("cost", 1.0 + x)
+        return (act == "gelu") + (opt == "adam") + 0.1 * x
+
+    study = optuna.create_study(direction="maximize",
+                                sampler=CARBS(seed=0, search_center={"act": "relu"}))
+    study.optimize(objective, n_trials=40)
+    model = [t for t in study.trials if t.system_attrs.get(carbs_mod.KIND_ATTR) == "model"]
+    last = model[-15:]
+    # the model phase keeps what works: most late suggestions hold both good choices
+    assert sum(t.params["act"] == "gelu" and t.params["opt"] == "adam" for t in last) >= 10
+    assert study.best_value > 2.0
+    with pytest.raises(ValueError, match=r"'act': search centre 'elu' is not one of its "
+                                         r"choices \['relu', 'tanh'\]"):
+        bad = optuna.create_study(sampler=CARBS(seed=0, search_center={"act": "elu"}))
+        bad.optimize(lambda t: float(t.suggest_categorical("act", ["relu", "tanh"]) == "relu"),
+                     n_trials=3)
+    with pytest.raises(ValueError, match=r"categorical_mutation must be in \[0, 1\)"):
+        CARBS(categorical_mutation=1.0)
+
+
 # --------------------------------------------------------------------------- models
 
 

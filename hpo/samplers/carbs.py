@@ -25,10 +25,16 @@ import logging
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
@@ -89,6 +95,22 @@ def _check_cost_mode(cost: Any) -> str:
     return cost
 
 
+@dataclass(frozen=True)
+class _Categorical:
+    """A categorical parameter and the index of its search centre (``None``: none)."""
+
+    name: str
+    dist: CategoricalDistribution
+    center: int | None
+
+    def index(self, value: Any) -> float:
+        """The choice index of ``value`` (NaN when it is not a choice any more)."""
+        try:
+            return float(self.dist.to_internal_repr(value))
+        except ValueError:
+            return math.nan
+
+
 # --------------------------------------------------------------------------- sampler
 
 
@@ -113,8 +135,13 @@ class CARBS(BaseSampler):
        Any failure of this step falls back to a random point around the Pareto groups.
 
     Failed trials (exceptions, NaN) only teach the success model, so a region that keeps
-    failing gets a low ``P(success)``. Pruned trials are ignored. Categorical parameters
-    are drawn at random (CARBS has no basic space for them).
+    failing gets a low ``P(success)``. Pruned trials are ignored.
+
+    Categorical parameters (CARBS has none; hpo's extension) are searched locally too: a
+    candidate keeps its origin's choice or, with probability ``categorical_mutation``,
+    takes another one; the GPs see them one-hot, scaled so that a changed choice is one
+    search radius away. In the random phase they are drawn uniformly, or around their
+    centre when one is given (``search_center`` or the helper's ``default=``).
 
     Search centre of a parameter: ``search_center[name]``, else the ``default=`` of its
     hpo helper (stored in the study by a decorated objective), else the middle of its
@@ -134,6 +161,8 @@ class CARBS(BaseSampler):
         conservative_pareto: conservative Pareto groups for the model and the origins.
         clamp_pareto_value: clamp the EI threshold to a random point up the front.
         fantasies: ``"thompson"`` or ``"mean"`` for trials still running.
+        categorical_mutation: probability in ``[0, 1)`` that a candidate changes a
+            categorical parameter from its origin's choice (default 0.2).
         device: ``"auto"``, ``"cuda"`` or ``"cpu"`` for the GPs.
     """
 
@@ -144,7 +173,8 @@ class CARBS(BaseSampler):
                  num_candidates_per_dim: int = 100, resample_frequency: int = 5,
                  max_suggestion_cost: float | None = None, min_pareto_cost_fraction: float = 0.2,
                  conservative_pareto: bool = True, clamp_pareto_value: bool = True,
-                 fantasies: str = "thompson", device: str = "auto") -> None:
+                 fantasies: str = "thompson", categorical_mutation: float = 0.2,
+                 device: str = "auto") -> None:
         from hpo.surrogates.device import check_device
 
         check_device(device)
@@ -172,6 +202,10 @@ class CARBS(BaseSampler):
         if self._frac > 1:
             raise ValueError(f"CARBS: min_pareto_cost_fraction must be in [0, 1], "
                              f"got {min_pareto_cost_fraction!r}")
+        self._mutation = number("categorical_mutation", categorical_mutation, False)
+        if self._mutation >= 1:
+            raise ValueError(f"CARBS: categorical_mutation must be in [0, 1), "
+                             f"got {categorical_mutation!r}")
         if fantasies not in ("thompson", "mean"):
             raise ValueError(f"CARBS: fantasies must be 'thompson' or 'mean', got {fantasies!r}")
         self._centers = dict(search_center or {})
@@ -208,8 +242,7 @@ class CARBS(BaseSampler):
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
-        return {n: d for n, d in self._space.calculate(study).items()
-                if isinstance(d, (FloatDistribution, IntDistribution)) and not d.single()}
+        return {n: d for n, d in self._space.calculate(study).items() if not d.single()}
 
     def _single(self, study: Study) -> None:
         if len(study.directions) != 1:
@@ -234,7 +267,17 @@ class CARBS(BaseSampler):
         center = self._centers.get(name, hint.get("default"))
         return Transform.build(name, dist, center=center,
                                scale=self._scales.get(name, hint.get("scale")),
-                               kind=self._logit.get(name))
+                               kind=self._logit.get(name), radius=self._radius)
+
+    def _categorical(self, study: Study, name: str, dist: CategoricalDistribution
+                     ) -> _Categorical:
+        center = self._centers.get(name, study_hints(study).get(name, {}).get("default"))
+        if center is None:
+            return _Categorical(name, dist, None)
+        if center not in dist.choices:
+            raise ValueError(f"CARBS: parameter {name!r}: search centre {center!r} is not "
+                             f"one of its choices {list(dist.choices)}")
+        return _Categorical(name, dist, dist.to_internal_repr(center))
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
@@ -258,21 +301,28 @@ class CARBS(BaseSampler):
         from hpo.samplers.gp import store_params
         from hpo.surrogates.device import cpu_threads
 
-        transforms = [self.transform(study, n, d) for n, d in search_space.items()]
+        transforms = [self.transform(study, n, d) for n, d in search_space.items()
+                      if not isinstance(d, CategoricalDistribution)]
+        cats = [self._categorical(study, n, d) for n, d in search_space.items()
+                if isinstance(d, CategoricalDistribution)]
         with self._lock:
             seed = int(self._rng.integers(2**63))
         with cpu_threads(1):
-            params, kind = self._suggest(study, trial, transforms, np.random.default_rng(seed))
+            params, kind = self._suggest(study, trial, transforms, cats,
+                                         np.random.default_rng(seed))
         study._storage.set_trial_system_attr(trial._trial_id, KIND_ATTR, kind)
         store_params(study, trial, params)
         return params
 
     # -- the algorithm ---------------------------------------------------------------------
 
-    def _data(self, study: Study, trial: FrozenTrial, transforms: list[Transform]) -> Any:
+    def _data(self, study: Study, trial: FrozenTrial, transforms: list[Transform],
+              cats: Sequence[_Categorical] = ()) -> Any:
+        """Rows of basic values (then choice indices) of the completed, failed and
+        running trials, with the outputs, costs and trials of the completed ones."""
         from hpo.samplers.gp import stored_params
 
-        names = [t.name for t in transforms]
+        names = [t.name for t in transforms] + [c.name for c in cats]
         Xs, ys, cs, trials, Xf, Xp = [], [], [], [], [], []
         for t in study.get_trials(deepcopy=False):
             if t.number == trial.number:
@@ -281,8 +331,8 @@ class CARBS(BaseSampler):
             params = {**stored_params(t), **t.params} if running else t.params
             if not all(n in params for n in names):
                 continue
-            x = np.array([float(tr.to_basic(params[n])) for n, tr in zip(names, transforms,
-                                                                        strict=True)])
+            x = np.array([float(tr.to_basic(params[tr.name])) for tr in transforms]
+                         + [c.index(params[c.name]) for c in cats])
             if not np.isfinite(x).all():
                 continue
             if t.state == TrialState.COMPLETE:
@@ -297,27 +347,37 @@ class CARBS(BaseSampler):
                 Xf.append(x)
             elif running:
                 Xp.append(x)
-        D = len(transforms)
+        D = len(transforms) + len(cats)
         as2d = lambda rows: np.array(rows, dtype=float).reshape(len(rows), D)  # noqa: E731
         return as2d(Xs), np.array(ys), np.array(cs), trials, as2d(Xf), as2d(Xp)
 
     def _suggest(self, study: Study, trial: FrozenTrial, transforms: list[Transform],
-                 rng: np.random.Generator) -> tuple[dict[str, Any], str]:
-        Xs, ys, cs, trials, Xf, Xp = self._data(study, trial, transforms)
+                 cats: list[_Categorical], rng: np.random.Generator
+                 ) -> tuple[dict[str, Any], str]:
+        Xs, ys, cs, trials, Xf, Xp = self._data(study, trial, transforms, cats)
         sign = 1 if study.direction == StudyDirection.MAXIMIZE else -1
+        D = len(transforms)
         lo = np.array([t.basic_bounds()[0] for t in transforms])
         hi = np.array([t.basic_bounds()[1] for t in transforms])
-        center = np.array([[float(t.to_basic(t.center)) for t in transforms]])
+        choices = [len(c.dist.choices) for c in cats]
 
         def params_of(b: np.ndarray) -> dict[str, Any]:
-            return {t.name: t.value(float(v)) for t, v in zip(transforms, b, strict=True)}
+            out = {t.name: t.value(float(v)) for t, v in zip(transforms, b[:D], strict=True)}
+            out.update({c.name: c.dist.choices[int(v)] for c, v in zip(cats, b[D:],
+                                                                       strict=True)})
+            return out
 
-        def random_around(origins: np.ndarray) -> dict[str, Any]:
-            b = random_point(origins, self._radius, rng, lo, hi)
+        def random_around(origins: np.ndarray, mutation: float) -> dict[str, Any]:
+            b = random_point(origins, self._radius, rng, lo, hi, choices=choices,
+                             mutation=mutation)
             return params_of(origins[0] if b is None else b)
 
         if len(ys) < self._n_random:
-            return random_around(center), "random"
+            # categoricals without a centre: a uniform draw each (no mutation needed)
+            center = np.array([[float(t.to_basic(t.center)) for t in transforms]
+                               + [float(rng.integers(k)) if c.center is None else c.center
+                                  for c, k in zip(cats, choices, strict=True)]])
+            return random_around(center, self._mutation), "random"
         groups = group_observations(Xs, ys, cs)
         if self._resample:
             n_resampled = sum(1 for t in study.get_trials(deepcopy=False)
@@ -335,37 +395,50 @@ class CARBS(BaseSampler):
                                        for x in Xp) for g in plain]
                 g = plain[int(np.argmin(counts))]
                 chosen = trials[g.indices[0]].params
-                return {t.name: chosen[t.name] for t in transforms}, "resample"
+                return {n: chosen[n] for n in [t.name for t in transforms]
+                        + [c.name for c in cats]}, "resample"
         pareto = pareto_groups(groups, self._frac, sign, conservative=self._conservative)
         origins = np.array([Xs[g.indices[0]] for g in pareto])
         try:
-            b = self._candidate(Xs, ys, cs, Xf, Xp, pareto, origins, transforms, sign, lo, hi,
-                                rng)
+            b = self._candidate(Xs, ys, cs, Xf, Xp, pareto, origins, transforms, choices,
+                                sign, lo, hi, rng)
         except Exception as exc:  # the reference falls back on any error too
             _logger.debug("CARBS: candidate generation failed (%s); random fallback", exc)
             b = None
         if b is None:
-            return random_around(origins), "fallback"
+            return random_around(origins, self._mutation), "fallback"
         return params_of(b), "model"
 
     def _candidate(self, Xs: np.ndarray, ys: np.ndarray, cs: np.ndarray, Xf: np.ndarray,
                    Xp: np.ndarray, pareto: list[Any], origins: np.ndarray,
-                   transforms: list[Transform], sign: int, lo: np.ndarray, hi: np.ndarray,
-                   rng: np.random.Generator) -> np.ndarray | None:
+                   transforms: list[Transform], choices: list[int], sign: int,
+                   lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator
+                   ) -> np.ndarray | None:
         from hpo.samplers._carbs._models import Surrogate, log_expected_improvement
 
+        D = len(transforms)
+
+        def encode(X: np.ndarray) -> np.ndarray:
+            # one-hot choices scaled by radius / sqrt(2): a changed choice is one radius
+            w = self._radius / math.sqrt(2.0)
+            hot = [w * (X[:, D + j, None] == np.arange(k)) for j, k in enumerate(choices)]
+            return np.hstack([X[:, :D], *hot])
+
         pareto_idx = [i for g in pareto for i in g.indices]
-        model = Surrogate(Xs, ys, cs, Xf, pareto_idx, sign, self._radius, self._device)
-        model.fantasise(Xp, rng, thompson=self._thompson)
+        model = Surrogate(encode(Xs), ys, cs, encode(Xf), pareto_idx, sign, self._radius,
+                          self._device)
+        model.fantasise(encode(Xp), rng, thompson=self._thompson)
 
         def round_basic(x: np.ndarray) -> np.ndarray:
             return np.column_stack([t.round_basic(x[:, j]) for j, t in enumerate(transforms)])
 
-        n = self._per_dim * len(transforms)
-        X, prob = sample_around(origins, self._radius, n, rng, lo, hi, round_basic)
+        n = self._per_dim * (D + len(choices))
+        X, prob = sample_around(origins, self._radius, n, rng, lo, hi,
+                                round_basic if D else None, choices=choices,
+                                mutation=self._mutation)
         if len(X) == 0:
             return None
-        obs = model.observe(X)
+        obs = model.observe(encode(X))
         threshold = obs.pareto_value
         if self._clamp:
             c_min, c_max = pareto[0].cost, pareto[-1].cost

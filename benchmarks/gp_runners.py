@@ -294,7 +294,8 @@ def _run_study(problem_name: str, system: str, seed: int, n_trials: int,
             params = problem.suggest(trial)
             out["ask_s"] += time.perf_counter() - t0
             v = problem.evaluate(params)
-            study.tell(trial, v)
+            # a noisy problem tells the sampler a noisy value; the curve keeps the true one
+            study.tell(trial, problem.observe(v, seed, k) if problem.observe else v)
             values.append(v)
             out["curve"].append(record(k, values))
             limit = opts.get("max_run_s")
@@ -430,6 +431,70 @@ def _available(names: Any) -> list[str]:
 # =========================================================================== efficiency
 
 
+def _merge_efficiency(args: Any, runs: list[dict[str, Any]], systems: list[str],
+                      probs: list[str], seeds: list[int], n_trials: int, head: list[str]
+                      ) -> tuple[list[dict[str, Any]], list[str], list[str], list[int],
+                                 list[str]]:
+    """``runs`` plus the earlier JSON's runs of (problem, system, seed) not repeated here."""
+    path = args.results_dir / ("gp_efficiency" + (f"_{args.tag}" if args.tag else "") + ".json")
+    if not path.exists():
+        print(f"note: --merge: no {path}; nothing to merge")
+        return runs, systems, probs, seeds, head
+    old = json.loads(path.read_text())
+    if old["n_trials"] != n_trials:
+        raise SystemExit(f"--merge: {path} has {old['n_trials']} trials, this run {n_trials}")
+    new_keys = {(r["problem"], r["system"], r["seed"]) for r in runs}
+    kept = [r for r in old["runs"] if (r["problem"], r["system"], r["seed"]) not in new_keys]
+    order = list(peers.LABELS)
+    systems = sorted(set(systems) | set(old["systems"]), key=order.index)
+    probs = list(dict.fromkeys([*old["problems"], *probs]))
+    seeds = sorted(set(seeds) | set(old["seeds"]))
+    olds = old.get("merged", [old["head"][0]]) if old["head"] else []
+    merged = [ln for ln in olds if ln != head[0]]
+    print(f"--merge: kept {len(kept)} runs of {path}")
+    head = [head[0], *[f"merged with the runs of {ln.removeprefix('command: ')} that this "
+                       "command did not repeat" for ln in merged], *head[1:]]
+    return kept + runs, systems, probs, seeds, head
+
+
+def _goals(probs: list[str], systems: list[str], cps: list[int],
+           curves: dict[tuple[str, str], np.ndarray]) -> list[str]:
+    """Issue 15's goals for hpo's GPSampler, counted over ``probs``."""
+    ref, me = peers.REFERENCE, "hpo-gp"
+    if me not in systems or ref not in systems:
+        return []
+    at_most, worst, vs_tpe, n = 0, [], 0, 0
+    for p in probs:
+        if (p, me) not in curves or (p, ref) not in curves:
+            continue
+        n += 1
+        opt = problems.get_problem(p).optimum
+        tol = 1e-9 * max(1.0, abs(opt))
+
+        def reg(s: str, k: int, p: str = p, opt: float = opt) -> float:
+            return max(float(np.median(curves[p, s][:, k - 1])) - opt, 0.0)
+
+        ratios = []
+        for k in cps:
+            a, b = reg(me, k), reg(ref, k)
+            ratios.append(1.0 if a <= tol and b <= tol else (math.inf if b <= tol else a / b))
+        at_most += all(r <= 1.0 for r in ratios)
+        worst.append((max(ratios), p))
+        if (p, "tpe") in curves:
+            a, b = reg(me, cps[-1]), reg("tpe", cps[-1])
+            vs_tpe += a < b or (a <= tol and b <= tol)
+    if not n:
+        return []
+    w, wp = max(worst)
+    beyond = [f"{q} ({r:.2f})" for r, q in sorted(worst, reverse=True) if r > 1.0]
+    return [f"hpo GPSampler median regret <= Optuna GPSampler's at every checkpoint "
+            f"({'/'.join(map(str, cps))}) on {at_most} of {n} problems (goal: 10 of 12); worst "
+            f"ratio {w:.2f} ({wp}; goal <= 1.5); above 1 somewhere: "
+            + (", ".join(beyond) if beyond else "none"),
+            f"hpo GPSampler median regret below Optuna TPE's at {cps[-1]} trials (or both 0) on "
+            f"{vs_tpe} of {n} problems (goal: 10 of 12)"]
+
+
 def efficiency(args: Any) -> None:
     systems = _systems(args, peers.SINGLE_DEFAULT)
     probs = _available(args.problems)
@@ -452,6 +517,9 @@ def efficiency(args: Any) -> None:
         runs = list(_execute(jobs, args,
                              lambda r: f"best {problems.fmt_value(r['curve'][-1])}"))
         head = _head(args)
+        if args.merge:
+            runs, systems, probs, seeds, head = _merge_efficiency(args, runs, systems, probs,
+                                                                  seeds, n_trials, head)
 
     ref = peers.REFERENCE
     summary_rows = []
@@ -512,6 +580,9 @@ def efficiency(args: Any) -> None:
 
     summary = report.table(["median regret ratio vs Optuna GP @" + "/".join(map(str, cps)),
                             *[_label(s, args) for s in systems]], summary_rows)
+    goals = _goals(probs, systems, cps, curves)
+    if goals:
+        summary += "\n\n" + "\n".join(f"- {g}" for g in goals)
     tables = summary + "\n\n" + "\n\n".join(detail_tables)
     if errors:
         tables += "\n\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors[:20])
@@ -556,6 +627,10 @@ def efficiency(args: Any) -> None:
     payload = {"seeds": seeds, "checkpoints": cps, "n_trials": n_trials, "jobs": n_jobs,
                "systems": systems, "problems": probs, "head": head,
                "runs": [{k: v for k, v in r.items() if k != "traceback"} for r in runs]}
+    if args.merge and not args.rerender:
+        payload["merged"] = [ln for ln in head if ln.startswith("command: ")] + [
+            "command: " + ln.removeprefix("merged with the runs of ").split(" that this")[0]
+            for ln in head if ln.startswith("merged with")]
     _finish("efficiency", "GP sampler: sample efficiency" + (f" ({args.tag})" if args.tag else ""),
             args, settings, tables, fig, payload)
 

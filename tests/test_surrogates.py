@@ -415,3 +415,24 @@ def test_yeo_johnson_matches_scipy() -> None:
         theirs = float(np.clip(scipy.stats.yeojohnson_normmax(z), -2.0, 4.0))
         llf = scipy.stats.yeojohnson_llf
         assert llf(ours, z) >= llf(theirs, z) - 1e-3 * abs(llf(theirs, z))
+
+
+def test_one_hot_groups_share_one_lengthscale() -> None:
+    """A categorical parameter's one-hot columns get one lengthscale (issue 15): tied in
+    the fit, and the dimension-scaled prior counts the group once."""
+    enc = sp.UnitCubeEncoder({"x": sp.uniform(0, 1), "op": sp.choice(["a", "b", "c", "d"]),
+                              "act": sp.choice(["relu", "tanh"])})
+    rng = np.random.default_rng(0)
+    configs = [{"x": float(rng.uniform()), "op": "abcd"[rng.integers(4)],
+                "act": ["relu", "tanh"][rng.integers(2)]} for _ in range(30)]
+    X = torch.as_tensor(enc.encode_many(configs), dtype=torch.float64)
+    y = torch.as_tensor([c["x"] + {"a": 0.0, "b": 1.0, "c": 0.3, "d": 0.5}[c["op"]]
+                         for c in configs], dtype=torch.float64)
+    gp = fit_gp(X, y, categorical_groups=enc.categorical_groups)
+    ls = gp.hyper.lengthscale[0]
+    for a, b in enc.categorical_groups:
+        assert torch.allclose(ls[a:b], ls[a].expand(b - a))
+    free = fit_gp(X, y)
+    assert not torch.allclose(free.hyper.lengthscale[0, 1:5], free.hyper.lengthscale[0, 1])
+    warm = fit_gp(X, y, categorical_groups=enc.categorical_groups, warm_start=gp)
+    assert warm.fit_iterations <= gp.fit_iterations

@@ -228,9 +228,11 @@ class GPSampler(BaseSampler):
                 out.append(params)
         return out
 
-    def _fit(self, key: tuple[str, str], X: torch.Tensor, Y: np.ndarray) -> GP:
+    def _fit(self, key: tuple[str, str], X: torch.Tensor, Y: np.ndarray,
+             encoder: UnitCubeEncoder) -> GP:
         gp = fit_gp(X, Y, warm_start=self._cache.get(key), noise=self._noise,
-                    max_points=self._max_points, device=self._device)
+                    max_points=self._max_points, device=self._device,
+                    categorical_groups=encoder.categorical_groups)
         self._cache[key] = gp
         return gp
 
@@ -270,14 +272,16 @@ class GPSampler(BaseSampler):
         encoder = UnitCubeEncoder(search_space)
         space_key = repr(sorted(search_space.items()))
         X = torch.as_tensor(encoder.encode_many([t.params for t in trials]), dtype=DTYPE)
-        model = self._fit((space_key, "objectives"), X, warp_outputs(Y) if self._warp else Y)
+        model = self._fit((space_key, "objectives"), X, warp_outputs(Y) if self._warp else Y,
+                          encoder)
         constraint_model, feasible = None, None
         if any(t.constraints for t in trials):
             keys = sorted({k for t in trials for k in t.constraints})
             C = np.array([[t.constraints.get(k, math.inf) for k in keys] for t in trials])
             known = np.isfinite(C).all(1)
             if known.any():
-                constraint_model = self._fit((space_key, "constraints"), X[known], C[known])
+                constraint_model = self._fit((space_key, "constraints"), X[known], C[known],
+                                             encoder)
             feasible = torch.as_tensor(np.where(known, (C <= 0).all(1), False))
         pending = self._pending_params(study, trial, search_space)
         X_pending = torch.as_tensor(encoder.encode_many(pending), dtype=DTYPE) if pending else None

@@ -52,6 +52,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -344,37 +345,48 @@ def select_subset(Y: Tensor, max_points: int, seed: int = 0) -> Tensor:
 class _Objective:
     """Negative log posterior of the hyperparameters (per observation), summed over outputs."""
 
-    def __init__(self, X: Tensor, y: Tensor, min_noise: float, fixed_noise: float | None) -> None:
+    def __init__(self, X: Tensor, y: Tensor, min_noise: float, fixed_noise: float | None,
+                 groups: list[tuple[int, int]] | None = None) -> None:
         self.X, self.y = X, y  # (n, d), (m, n)
         self.m, self.d = y.shape[0], X.shape[-1]
         self.min_noise, self.fixed_noise = min_noise, fixed_noise
-        self.ls_loc, self.ls_scale = math.sqrt(2.0) + 0.5 * math.log(self.d), math.sqrt(3.0)
+        # one lengthscale per feature: a column, or a one-hot group (its columns share it)
+        feature = torch.arange(self.d)
+        for a, b in sorted(groups or []):
+            if 0 <= a < b <= self.d:
+                feature[a:b] = feature[a]
+        self.first = torch.unique(feature)  # (k,) the first column of each feature
+        self.feature = torch.searchsorted(self.first, feature).to(X.device)  # (d,) -> [0, k)
+        self.first = self.first.to(X.device)
+        self.k = len(self.first)
+        self.ls_loc, self.ls_scale = math.sqrt(2.0) + 0.5 * math.log(self.k), math.sqrt(3.0)
         self.evaluations = 0
         self._memo: dict[bytes, tuple[float, np.ndarray]] = {}
 
     def unpack(self, raw: Tensor) -> GPHyperparameters:
-        raw = raw.reshape(self.m, self.d + 2)
+        raw = raw.reshape(self.m, self.k + 2)
         noise = (torch.full_like(raw[:, -1], self.fixed_noise) if self.fixed_noise is not None
                  else self.min_noise + raw[:, -1].exp())
-        return GPHyperparameters(raw[:, :-2].exp(), raw[:, -2].exp(), noise)
+        return GPHyperparameters(raw[:, :-2].exp()[:, self.feature], raw[:, -2].exp(), noise)
 
     def pack(self, h: GPHyperparameters) -> np.ndarray:
         raw_noise = (h.noise - self.min_noise).clamp_min(math.exp(_RAW_NOISE_BOUNDS[0])).log()
-        raw = torch.cat([h.lengthscale.log(), h.outputscale.log()[:, None], raw_noise[:, None]], 1)
+        raw = torch.cat([h.lengthscale[:, self.first].log(), h.outputscale.log()[:, None],
+                         raw_noise[:, None]], 1)
         lo, hi = (np.array(b) for b in zip(*self.bounds(), strict=True))
         return np.clip(raw.detach().cpu().numpy().ravel(), lo, hi)
 
     def initial(self) -> GPHyperparameters:
         """The prior modes."""
         o = torch.ones(self.m, dtype=DTYPE, device=self.X.device)
-        ls = torch.full((self.m, self.d), math.exp(self.ls_loc - self.ls_scale**2), dtype=DTYPE,
+        ls = torch.full((self.m, self.k), math.exp(self.ls_loc - self.ls_scale**2), dtype=DTYPE,
                         device=self.X.device)
-        return GPHyperparameters(ls, o, self.min_noise + 0.1 / 30.0 * o)
+        return GPHyperparameters(ls[:, self.feature], o, self.min_noise + 0.1 / 30.0 * o)
 
     def bounds(self) -> list[tuple[float, float]]:
         ls = tuple(math.log(b) for b in _LENGTHSCALE_BOUNDS)
         out = tuple(math.log(b) for b in _OUTPUTSCALE_BOUNDS)
-        return ([ls] * self.d + [out, _RAW_NOISE_BOUNDS]) * self.m
+        return ([ls] * self.k + [out, _RAW_NOISE_BOUNDS]) * self.m
 
     def remembered(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """``self(x)``, kept so that the optimiser's first call at ``x`` costs nothing."""
@@ -391,7 +403,7 @@ class _Objective:
         if (out := self._memo.pop(x.tobytes(), None)) is not None:
             return out
         self.evaluations += 1
-        raw = torch.tensor(x, dtype=DTYPE, device=self.X.device).reshape(self.m, self.d + 2)
+        raw = torch.tensor(x, dtype=DTYPE, device=self.X.device).reshape(self.m, self.k + 2)
         h = self.unpack(raw)
         X, n = self.X, self.X.shape[0]
         Z = X / h.lengthscale.unsqueeze(-2)
@@ -415,9 +427,11 @@ class _Objective:
         wx = (W @ X * X).sum(-2)  # sum_ab W_ab x_aj x_bj
         rowx = W.sum(-1) @ X.square()  # sum_ab W_ab x_aj^2
         ls = h.lengthscale
-        g_ls = -4.0 / ls.square() * (rowx - wx)
+        g_cols = -4.0 / ls.square() * (rowx - wx)  # per column; tied columns add up
+        g_ls = torch.zeros(self.m, self.k, dtype=DTYPE, device=ls.device).index_add_(
+            1, self.feature, g_cols)
         # minus log priors (densities of the hyperparameters themselves) and their gradients
-        log_ls = ls.log()
+        log_ls = ls[:, self.first].log()
         nlp = (log_ls + (log_ls - self.ls_loc).square() / (2 * self.ls_scale**2)).sum()
         g_ls = g_ls + 1.0 + (log_ls - self.ls_loc) / self.ls_scale**2
         nlp = nlp - (h.outputscale.log() - h.outputscale).sum()  # Gamma(2, 1)
@@ -440,7 +454,7 @@ def fit_gp(train_X: Tensor | np.ndarray, train_Y: Tensor | np.ndarray, *,
            warm_start: GP | GPHyperparameters | None = None, noise: float | None = None,
            min_noise: float = MIN_NOISE, max_points: int | None = None,
            max_fit_points: int | None = None, max_iter: int = 200, device: str = "auto",
-           seed: int = 0) -> GP:
+           seed: int = 0, categorical_groups: Sequence[tuple[int, int]] | None = None) -> GP:
     """Fit a :class:`GP` by MAP with L-BFGS-B, warm-started from a previous fit.
 
     Args:
@@ -458,6 +472,11 @@ def fit_gp(train_X: Tensor | np.ndarray, train_Y: Tensor | np.ndarray, *,
         max_iter: most L-BFGS-B iterations.
         device: ``"auto"``, ``"cuda"`` or ``"cpu"`` (see :mod:`hpo.surrogates.device`).
         seed: seed of the subset draw when ``n > max_points``.
+        categorical_groups: ``(start, stop)`` column ranges of one-hot groups
+            (:attr:`hpo.space.UnitCubeEncoder.categorical_groups`): the columns of a group
+            share one lengthscale, so a categorical parameter has one, as a numeric one
+            does (with one per column, a parameter of ``k`` choices had ``k`` lengthscales
+            to fit and counted ``k`` times in the dimension-scaled prior).
 
     Example:
         >>> import torch
@@ -486,7 +505,8 @@ def fit_gp(train_X: Tensor | np.ndarray, train_Y: Tensor | np.ndarray, *,
     X, Y = X[kept], Y[kept]
     fit = select_subset(Y, max_fit_points or (4096 if cuda else 256), seed).to(dev)
     mean, std = _standardisation(Y[fit])
-    obj = _Objective(X[fit], ((Y[fit] - mean) / std).T, min_noise, noise)
+    obj = _Objective(X[fit], ((Y[fit] - mean) / std).T, min_noise, noise,
+                     list(categorical_groups or []))
     starts = [obj.initial()]
     prev = warm_start.hyper if isinstance(warm_start, GP) else warm_start
     if prev is not None and prev.shape == (Y.shape[1], X.shape[1]):

@@ -107,7 +107,8 @@ def fit_curve_model(curves: Curves, encoder: UnitCubeEncoder, scale: ResourceSca
     Z = torch.cat([X, torch.as_tensor(s, dtype=DTYPE).unsqueeze(-1)], -1)
     Y = y[:, None]
     gp = fit_gp(Z, warp_outputs(Y) if warping else Y, warm_start=warm.get("curves"),
-                noise=noise, max_points=max_points, device=device)
+                noise=noise, max_points=max_points, device=device,
+                categorical_groups=encoder.categorical_groups)
     warm["curves"] = gp
     cost = None
     rates = [(c, r) for c, r in curves.costs if c in curves.params]
@@ -117,7 +118,7 @@ def fit_curve_model(curves: Curves, encoder: UnitCubeEncoder, scale: ResourceSca
             Xc = torch.as_tensor(encoder.encode_many([curves.params[c] for c, _ in rates]),
                                  dtype=DTYPE)
             cost = fit_gp(Xc, log_r, warm_start=warm.get("cost"), max_points=max_points,
-                          device=device)
+                          device=device, categorical_groups=encoder.categorical_groups)
             warm["cost"] = cost
     pending = None
     if curves.pending:

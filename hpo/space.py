@@ -432,5 +432,62 @@ class UnitCubeEncoder:
         t = torch.log(v) if c.log else v
         return ((t - c.lo) / (c.hi - c.lo)).clamp(0.0, 1.0)
 
+    # -- finite spaces ------------------------------------------------------------------
+
+    def n_configurations(self) -> float:
+        """How many distinct configurations the space has (``inf`` with a continuous one).
+
+        Example:
+            >>> import hpo.space as sp
+            >>> enc = UnitCubeEncoder({"a": sp.choice(["x", "y"]), "n": sp.integer(1, 3)})
+            >>> enc.n_configurations()
+            6
+        """
+        if self.continuous_columns:
+            return math.inf
+        total = 1
+        for c in self._columns:
+            total *= len(self._values(c))
+        return total
+
+    def grid(self) -> np.ndarray:
+        """The encodings of every configuration ``(n_configurations(), d)``, when finite.
+
+        Rows are in lexicographic order of the parameters' values (the first parameter
+        varies slowest); each row is what :meth:`encode` gives for that configuration.
+
+        Example:
+            >>> import hpo.space as sp
+            >>> UnitCubeEncoder({"a": sp.choice(["x", "y"]), "n": sp.integer(1, 2)}).grid().tolist()
+            [[1.0, 0.0, 0.25], [1.0, 0.0, 0.75], [0.0, 1.0, 0.25], [0.0, 1.0, 0.75]]
+        """
+        if self.continuous_columns:
+            name = next(c.name for c in self._columns if c.kind == "float")
+            raise ValueError(f"UnitCubeEncoder.grid: parameter {name!r} is continuous, so the "
+                             "space has no finite grid")
+        out = np.zeros((1, self.dim))
+        for c in self._columns:
+            rows = self._values(c)
+            if c.kind == "const":
+                continue
+            k = len(rows)
+            out = np.repeat(out, k, axis=0)
+            block = np.tile(rows, (len(out) // k, 1))
+            out[:, c.start:c.stop] = block
+        return out
+
+    def _values(self, c: _Column) -> np.ndarray:
+        """The encodings ``(k, stop - start)`` of a discrete column's values, in order."""
+        if c.kind == "const":
+            return np.zeros((1, 0))
+        if c.kind == "cat":
+            return np.eye(c.stop - c.start)
+        assert c.kind == "int" and c.step is not None
+        d = c.dist
+        n = round((d.high - d.low) / c.step) + 1  # type: ignore[attr-defined]
+        v = d.low + c.step * np.arange(n)  # type: ignore[attr-defined]
+        t = np.log(v) if c.log else v
+        return ((t - c.lo) / (c.hi - c.lo)).clip(0.0, 1.0)[:, None]
+
     def __repr__(self) -> str:
         return f"UnitCubeEncoder(dim={self.dim}, names={self.names})"

@@ -167,3 +167,23 @@ def test_encoder_errors() -> None:
         enc.encode({})
     with pytest.raises(ValueError, match=r"expected shape \(1,\)"):
         enc.decode(np.zeros(2))
+
+
+def test_grid_enumerates_every_configuration_of_a_finite_space() -> None:
+    space = {"op": hpo.choice(["a", "b", "c"]), "n": hpo.integer(2, 64, log=True),
+             "w": hpo.uniform(0.0, 1.0, step=0.25), "k": hpo.integer(0, 10, step=5),
+             "opt": hpo.fixed("adam")}
+    enc = UnitCubeEncoder(space)
+    grid = enc.grid()
+    assert enc.n_configurations() == 3 * 63 * 5 * 3 == len(grid)
+    decoded = [enc.decode(row) for row in grid]
+    assert len({tuple(sorted(c.items())) for c in decoded}) == len(grid)  # all distinct
+    for row, config in zip(grid, decoded, strict=True):  # each row is encode() of its config
+        np.testing.assert_array_equal(row, enc.encode(config))
+    assert decoded[0] == {"op": "a", "n": 2, "w": 0.0, "k": 0, "opt": "adam"}
+    assert decoded[1]["k"] == 5 and decoded[-1] == {"op": "c", "n": 64, "w": 1.0, "k": 10,
+                                                    "opt": "adam"}
+    with_float = UnitCubeEncoder({**space, "lr": hpo.loguniform(1e-4, 1e-1)})
+    assert with_float.n_configurations() == math.inf
+    with pytest.raises(ValueError, match="parameter 'lr' is continuous"):
+        with_float.grid()

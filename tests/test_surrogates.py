@@ -228,8 +228,30 @@ def test_optimize_acqf_returns_valid_snapped_points_in_a_mixed_space() -> None:
 def test_optimize_acqf_on_a_purely_discrete_space_finds_the_best_cell() -> None:
     enc = sp.UnitCubeEncoder({"a": sp.integer(0, 30), "b": sp.choice(list("pqrstuvw"))})
     t = torch.as_tensor(enc.encode({"a": 17, "b": "t"}), dtype=D)
-    x, _ = optimize_acqf(lambda X: -(X - t).abs().sum(-1), enc, n_candidates=16, seed=0)
-    assert enc.decode(x.numpy()) == {"a": 17, "b": "t"}
+    for max_grid in (0, 1000):  # local search and coordinate ascent; exhaustive
+        x, _ = optimize_acqf(lambda X: -(X - t).abs().sum(-1), enc, n_candidates=16, seed=0,
+                             max_grid=max_grid)
+        assert enc.decode(x.numpy()) == {"a": 17, "b": "t"}
+
+
+def test_optimize_acqf_enumerates_a_small_discrete_space() -> None:
+    """Six categoricals of five choices (15625 configurations) under a deceptive
+    acquisition: every move away from the target gains, the target itself is the maximum.
+    The scan and coordinate ascent climb away from it; the exhaustive evaluation finds it."""
+    space = {f"c{i}": sp.choice(list("abcde")) for i in range(6)}
+    enc = sp.UnitCubeEncoder(space)
+    assert enc.n_configurations() == 15625
+    target = {f"c{i}": "abcde"[i % 5] for i in range(6)}
+    t = torch.as_tensor(enc.encode(target), dtype=D)
+
+    def acq(X: torch.Tensor) -> torch.Tensor:
+        differ = 0.5 * (X - t).abs().sum(-1)  # parameters whose choice differs from target
+        return differ + 10.0 * (differ < 0.5)
+
+    x, v = optimize_acqf(acq, enc, seed=0)
+    assert enc.decode(x.numpy()) == target and v == 10.0
+    x, v = optimize_acqf(acq, enc, seed=0, max_grid=0)
+    assert enc.decode(x.numpy()) != target and v == 6.0
 
 
 def test_pending_points_lower_the_acquisition_nearby() -> None:
@@ -436,3 +458,24 @@ def test_one_hot_groups_share_one_lengthscale() -> None:
     assert not torch.allclose(free.hyper.lengthscale[0, 1:5], free.hyper.lengthscale[0, 1])
     warm = fit_gp(X, y, categorical_groups=enc.categorical_groups, warm_start=gp)
     assert warm.fit_iterations <= gp.fit_iterations
+
+
+def test_one_hot_lengthscale_prior_is_scaled_by_the_distance_between_choices() -> None:
+    """Two choices of a categorical are sqrt(2) apart in the one-hot encoding, a numeric
+    column's full range is 1: the group's lengthscale prior (and so the fit's start) is
+    sqrt(2) times a numeric one's, so that a priori one changed choice is as far as the
+    full range of a numeric parameter."""
+    from hpo.surrogates.model import _Objective
+
+    enc = sp.UnitCubeEncoder({"x": sp.uniform(0, 1), "op": sp.choice(["a", "b", "c"]),
+                              "flag": sp.choice([True, False])})
+    X = torch.as_tensor(enc.encode_many([{"x": 0.5, "op": "a", "flag": True}]),
+                        dtype=torch.float64)
+    obj = _Objective(X, torch.zeros(1, 1, dtype=torch.float64), 1e-6, None,
+                     enc.categorical_groups)
+    ls = obj.initial().lengthscale[0]
+    assert torch.allclose(ls[1:], ls[0] * math.sqrt(2.0))
+    # with the modes as they are, a changed choice correlates as a numeric full-range step
+    assert obj.ls_loc[1:].sub(obj.ls_loc[0]).tolist() == pytest.approx([0.5 * math.log(2.0)] * 2)
+    plain = _Objective(X, torch.zeros(1, 1, dtype=torch.float64), 1e-6, None)
+    assert plain.ls_loc.unique().numel() == 1

@@ -10,7 +10,9 @@ Model
 Priors (standardised units, as in BoTorch >= 0.12 after Hvarfner et al. 2024,
 "Vanilla Bayesian Optimization Performs Great in High Dimensions")
     lengthscale ~ LogNormal(sqrt(2) + log(d) / 2, sqrt(3)), dimension-scaled so that
-    higher-dimensional problems start out smoother; outputscale ~ Gamma(2, 1) (mode 1,
+    higher-dimensional problems start out smoother (``d`` counts parameters: the one-hot
+    columns of a categorical share one lengthscale, whose prior is scaled by sqrt(2),
+    the distance between two choices); outputscale ~ Gamma(2, 1) (mode 1,
     matching standardised outputs); noise variance ~ Gamma(1.1, 30) (mode 0.0033, as in
     Optuna's GPSampler). The noise prior departs from BoTorch's LogNormal(-4, 1) on
     purpose: that one costs ~50 nats at a noise of 1e-6, so on deterministic or
@@ -359,7 +361,16 @@ class _Objective:
         self.feature = torch.searchsorted(self.first, feature).to(X.device)  # (d,) -> [0, k)
         self.first = self.first.to(X.device)
         self.k = len(self.first)
-        self.ls_loc, self.ls_scale = math.sqrt(2.0) + 0.5 * math.log(self.k), math.sqrt(3.0)
+        # prior location per feature: changing a categorical's choice moves two one-hot
+        # columns by 1 (distance sqrt(2); a numeric column's full range is 1), so a group's
+        # lengthscale prior is scaled by sqrt(2): a priori, one changed choice is as far as
+        # the full range of a numeric parameter, not 1.4 times farther
+        loc = torch.full((self.k,), math.sqrt(2.0) + 0.5 * math.log(self.k), dtype=DTYPE)
+        first = self.first.tolist()
+        for a, b in sorted(groups or []):
+            if 0 <= a < b <= self.d and b - a > 1:
+                loc[first.index(a)] += 0.5 * math.log(2.0)
+        self.ls_loc, self.ls_scale = loc.to(X.device), math.sqrt(3.0)
         self.evaluations = 0
         self._memo: dict[bytes, tuple[float, np.ndarray]] = {}
 
@@ -379,8 +390,7 @@ class _Objective:
     def initial(self) -> GPHyperparameters:
         """The prior modes."""
         o = torch.ones(self.m, dtype=DTYPE, device=self.X.device)
-        ls = torch.full((self.m, self.k), math.exp(self.ls_loc - self.ls_scale**2), dtype=DTYPE,
-                        device=self.X.device)
+        ls = (self.ls_loc - self.ls_scale**2).exp().expand(self.m, self.k)
         return GPHyperparameters(ls[:, self.feature], o, self.min_noise + 0.1 / 30.0 * o)
 
     def bounds(self) -> list[tuple[float, float]]:

@@ -33,7 +33,14 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.space import UnitCubeEncoder
-from hpo.surrogates import GP, build_acquisition, fit_gp, optimize_acqf, warp_outputs
+from hpo.surrogates import (
+    GP,
+    build_acquisition,
+    fit_gp,
+    grid_limit,
+    optimize_acqf,
+    warp_outputs,
+)
 from hpo.surrogates.device import DTYPE, check_device, cpu_threads
 from hpo.surrogates.model import MIN_NOISE
 
@@ -55,6 +62,7 @@ class Proposal:
     n_candidates: int
     seed: int
     device: torch.device
+    max_grid: int = 2**15  # largest discrete space whose every configuration is scored
 
     def optimize(self) -> torch.Tensor:
         """The encoding that maximises the acquisition (``optimize_acqf``)."""
@@ -63,7 +71,8 @@ class Proposal:
     def best(self) -> tuple[torch.Tensor, float]:
         """The maximising encoding and its acquisition value."""
         return optimize_acqf(self.acq, self.encoder, incumbents=self.incumbents,
-                             n_candidates=self.n_candidates, seed=self.seed, device=self.device)
+                             n_candidates=self.n_candidates, max_grid=self.max_grid,
+                             seed=self.seed, device=self.device)
 
 
 class GPSampler(BaseSampler):
@@ -289,7 +298,7 @@ class GPSampler(BaseSampler):
         acq = build_acquisition(model, X, X_pending=X_pending, constraint_model=constraint_model,
                                 feasible=feasible, seed=seed)
         return Proposal(acq, encoder, self._incumbents(X, Y, feasible), self._n_candidates,
-                        seed, model.train_X.device)
+                        seed, model.train_X.device, grid_limit(len(model.train_X)))
 
     def _incumbents(self, X: torch.Tensor, Y: np.ndarray, feasible: torch.Tensor | None,
                     k: int = 4) -> torch.Tensor:

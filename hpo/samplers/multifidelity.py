@@ -37,7 +37,7 @@ from hpo.samplers._multifidelity._data import Curves, ResourceScale, read_curves
 from hpo.samplers._multifidelity._model import CurveModel, fit_curve_model
 from hpo.samplers.gp import store_params
 from hpo.space import UnitCubeEncoder
-from hpo.surrogates import optimize_acqf
+from hpo.surrogates import grid_limit, optimize_acqf
 from hpo.surrogates.device import check_device, cpu_threads
 from hpo.surrogates.model import MIN_NOISE
 
@@ -237,6 +237,7 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
             x, value = optimize_acqf(acq, model.encoder, incumbents=model.incumbents(s),
                                      n_candidates=self._n_candidates, n_starts=4,
                                      max_iter=_ACQ_MAX_ITER, seed=seed,
+                                     max_grid=grid_limit(len(model.gp.train_X)),
                                      device=model.gp.train_X.device)
         return model.encoder.decode(x.cpu().numpy()), value
 

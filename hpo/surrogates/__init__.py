@@ -35,7 +35,7 @@ from hpo.surrogates.acquisition import (
 )
 from hpo.surrogates.device import resolve_device
 from hpo.surrogates.model import GP, GPHyperparameters, fit_gp, select_subset
-from hpo.surrogates.optimize import optimize_acqf
+from hpo.surrogates.optimize import grid_limit, optimize_acqf
 from hpo.surrogates.warping import warp_outputs
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "PerCost",
     "build_acquisition",
     "fit_gp",
+    "grid_limit",
     "log_ei",
     "log_prob_feasible",
     "optimize_acqf",

@@ -91,6 +91,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="multiobjective problems (default branincurrin,hpolib-parkinsons-mo)")
     p.add_argument("--sizes", type=_ints, default=None,
                    help="latency: completed trials in the study (default 50,200,1000)")
+    p.add_argument("--latency-problem", default="hartmann6",
+                   help="latency: the problem whose random trials fill the study (default "
+                        "hartmann6; with another, pass --tag to keep the main section)")
     p.add_argument("--repeats", type=int, default=None,
                    help="latency: timed asks per size below 1000 trials (default 7)")
     p.add_argument("--repeats-large", type=int, default=None,

@@ -132,7 +132,7 @@ COLORS = {"hpo-gp": "tab:red", "optuna-gp": "tab:blue", "tpe": "tab:green",
 
 def _latency_one(system: str, n: int, history: list[tuple[dict[str, Any], float]],
                  repeats: int, args: Any) -> dict[str, Any]:
-    problem = problems.get_problem("hartmann6")
+    problem = problems.get_problem(args.latency_problem)
     dists = problem.distributions()
     sampler = peers.make_sampler(system, seed=args.seed_offset, hpo_device=args.hpo_device)
     study = optuna.create_study(direction="minimize", sampler=sampler)
@@ -170,8 +170,8 @@ def latency(args: Any) -> None:
         return
     systems = _systems(args, peers.SINGLE_DEFAULT)
     sizes = sorted(set(args.sizes))
-    print(f"\n== latency: Hartmann6, sizes {sizes}, systems {systems}")
-    problem = problems.get_problem("hartmann6")
+    print(f"\n== latency: {args.latency_problem}, sizes {sizes}, systems {systems}")
+    problem = problems.get_problem(args.latency_problem)
     rng = np.random.default_rng(12345)  # same history for every system
     history = []
     for _ in range(max(sizes)):
@@ -248,15 +248,16 @@ def latency(args: Any) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("completed trials in the study")
     ax.set_ylabel("seconds per ask (median, min-max bars)")
-    ax.set_title(f"Suggestion latency, 6-D Hartmann ({args.threads} threads)")
+    ax.set_title(f"Suggestion latency, {args.latency_problem} ({args.threads} threads)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     settings = [
-        f"setting: the study holds n completed trials of 6-D Hartmann at uniformly random "
-        f"points (the same points for every system, added with `study.add_trial`); one untimed "
-        f"warm-up ask, then {args.repeats} timed asks ({args.repeats_large} at n >= 1000), each "
-        f"told its true value, so the study grows by at most {args.repeats + 1} trials; "
-        f"`ask` = `study.ask()` + all `suggest_float` calls; sampler seed {args.seed_offset}"
+        f"setting: the study holds n completed trials of {args.latency_problem} at uniformly "
+        f"random points (the same points for every system, added with `study.add_trial`); "
+        f"one untimed warm-up ask, then {args.repeats} timed asks ({args.repeats_large} at "
+        f"n >= 1000), each told its true value, so the study grows by at most "
+        f"{args.repeats + 1} trials; "
+        f"`ask` = `study.ask()` + all `suggest_*` calls; sampler seed {args.seed_offset}"
         + (f"; {args.pending} more trials stay RUNNING throughout (asked, never told), as "
            f"with parallel workers" if args.pending else ""),
         "goal (issue 3): hpo <= 0.5x Optuna GPSampler at n=200, <= 1 s at n=1000 on 2 CPU "
@@ -457,6 +458,20 @@ def _merge_efficiency(args: Any, runs: list[dict[str, Any]], systems: list[str],
     return kept + runs, systems, probs, seeds, head
 
 
+def _paired(runs: list[dict[str, Any]], p: str, a: str, b: str, cps: list[int], tol: float
+            ) -> str:
+    """Per-seed wins-ties-losses of ``a`` against ``b`` on ``p`` at each checkpoint (the
+    seeds both ran; a tie is a difference within ``tol``)."""
+    by = {(r["system"], r["seed"]): r["curve"] for r in runs
+          if r["problem"] == p and r["system"] in (a, b) and not r["error"]}
+    seeds = sorted({sd for s, sd in by if s == a} & {sd for s, sd in by if s == b})
+    out = []
+    for k in cps:
+        d = np.array([by[a, sd][k - 1] - by[b, sd][k - 1] for sd in seeds])
+        out.append(f"{int((d < -tol).sum())}-{int((abs(d) <= tol).sum())}-{int((d > tol).sum())}")
+    return " / ".join(out) + f" ({len(seeds)})"
+
+
 def _goals(probs: list[str], systems: list[str], cps: list[int],
            curves: dict[tuple[str, str], np.ndarray]) -> list[str]:
     """Issue 15's goals for hpo's GPSampler, counted over ``probs``."""
@@ -522,6 +537,7 @@ def efficiency(args: Any) -> None:
                                                                   seeds, n_trials, head)
 
     ref = peers.REFERENCE
+    paired = "hpo-gp" in systems and ref in systems  # per-seed comparison column
     summary_rows = []
     detail_tables = []
     curves: dict[tuple[str, str], np.ndarray] = {}
@@ -576,10 +592,15 @@ def efficiency(args: Any) -> None:
                 rb = np.median(curves[p, ref][:, k - 1]) - prob.optimum
                 vals.append(_ratio(max(ra, 0.0), max(rb, 0.0), tol).replace(" (both 0)", ""))
             srow.append(" / ".join(vals))
+        if paired:
+            srow.append(_paired(runs, p, "hpo-gp", ref, cps, tol)
+                        if (p, "hpo-gp") in curves and (p, ref) in curves else "-")
         summary_rows.append(srow)
 
     summary = report.table(["median regret ratio vs Optuna GP @" + "/".join(map(str, cps)),
-                            *[_label(s, args) for s in systems]], summary_rows)
+                            *[_label(s, args) for s in systems],
+                            *(["hpo GP vs Optuna GP per seed, won-tied-lost (seeds)"]
+                              if paired else [])], summary_rows)
     goals = _goals(probs, systems, cps, curves)
     if goals:
         summary += "\n\n" + "\n".join(f"- {g}" for g in goals)
@@ -627,7 +648,9 @@ def efficiency(args: Any) -> None:
     payload = {"seeds": seeds, "checkpoints": cps, "n_trials": n_trials, "jobs": n_jobs,
                "systems": systems, "problems": probs, "head": head,
                "runs": [{k: v for k, v in r.items() if k != "traceback"} for r in runs]}
-    if args.merge and not args.rerender:
+    if args.rerender and "merged" in old:  # the commands behind a merged file stay listed
+        payload["merged"] = old["merged"]
+    elif args.merge:
         payload["merged"] = [ln for ln in head if ln.startswith("command: ")] + [
             "command: " + ln.removeprefix("merged with the runs of ").split(" that this")[0]
             for ln in head if ln.startswith("merged with")]

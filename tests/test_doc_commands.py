@@ -122,6 +122,9 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
         "--systems hpo-gp,optuna-gp --jobs 2": ("bench", "a subset"),
         "python benchmarks/gp_bench.py latency --hpo-device cuda --sizes 1000,5000 "
         "--systems hpo-gp --tag cuda": ("bench", "needs a GPU"),
+        "python benchmarks/gp_bench.py latency --latency-problem nas-cat6 --sizes 100,200,1000 "
+        "--systems hpo-gp,optuna-gp --threads 1 --tag nas-cat6": (
+            "bench", "gp_latency_nas-cat6.json"),
         "python benchmarks/tuning_value.py": ("bench", "tuning_value.json"),
         "python benchmarks/schedulers_bench.py --quick": ("bench", "smoke run"),
         "python benchmarks/schedulers_bench.py --jobs 2": ("bench", "schedulers.json"),

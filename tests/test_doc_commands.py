@@ -137,8 +137,9 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
                                                          "the_doc_sections"),
         "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --problems "
         "scaling,hpolib-naval,hpobench-vehicle": ("bench", "carbs.json"),
-        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems carbs "
-        "--problems scaling,scaling-10d,hpolib-naval,hpolib-parkinsons,hpobench-vehicle": (
+        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems "
+        "carbs,carbs-noclamp --problems scaling,scaling-10d,hpolib-naval,hpolib-parkinsons,"
+        "hpobench-vehicle": (
             "bench", "carbs.json"),
         "nice python benchmarks/carbs_bench.py run --seeds 5 --trials 100 --problems "
         "hpolib-parkinsons,scaling-10d --systems random,optuna-tpe,hpo-gp,optuna-gp": (

@@ -132,7 +132,9 @@ class CARBS(BaseSampler):
        up to the front at a log-uniform cost between the cheapest and the dearest
        Pareto group (``clamp_pareto_value``), which pushes the search up the front.
        Trials still running are fantasised (Thompson draws) so parallel workers differ.
-       Any failure of this step falls back to a random point around the Pareto groups.
+       Candidates equal to a configuration already tried or running are dropped (hpo's
+       departure: rounding makes many candidates their origin). Any failure of this
+       step, or no candidate left, falls back to a random point around the Pareto groups.
 
     Failed trials (exceptions, NaN) only teach the success model, so a region that keeps
     failing gets a low ``P(success)``. Pruned trials are ignored.
@@ -436,6 +438,12 @@ class CARBS(BaseSampler):
         X, prob = sample_around(origins, self._radius, n, rng, lo, hi,
                                 round_basic if D else None, choices=choices,
                                 mutation=self._mutation)
+        # a model suggestion is never a configuration already tried or running: rounding
+        # collapses many candidates onto the origins, whose EI against a smoothed front can
+        # stay high (the reference would re-run them; repeats are resample_frequency's job)
+        seen = np.vstack([Xs, Xf, Xp])
+        fresh = ~np.isclose(X[:, None, :], seen[None], rtol=1e-9, atol=1e-12).all(-1).any(-1)
+        X, prob = X[fresh], prob[fresh]
         if len(X) == 0:
             return None
         obs = model.observe(encode(X))

@@ -467,9 +467,9 @@ class UnitCubeEncoder:
                              "space has no finite grid")
         out = np.zeros((1, self.dim))
         for c in self._columns:
-            rows = self._values(c)
             if c.kind == "const":
                 continue
+            rows = self._values(c)
             k = len(rows)
             out = np.repeat(out, k, axis=0)
             block = np.tile(rows, (len(out) // k, 1))

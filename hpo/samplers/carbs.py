@@ -41,7 +41,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo.samplers._carbs._candidates import random_point, sample_around
-from hpo.samplers._carbs._pareto import group_observations, pareto_groups
+from hpo.samplers._carbs._pareto import group_observations, pareto_groups, same_point
 from hpo.samplers._carbs._scaling import PowerLaw, front
 from hpo.samplers._carbs._spaces import Transform
 from hpo.space import study_hints
@@ -393,8 +393,7 @@ class CARBS(BaseSampler):
             if len(ys) > (n_resampled + 1) * self._resample:
                 plain = sorted(pareto_groups(groups, self._frac, sign, conservative=False),
                                key=lambda g: g.cost)
-                counts = [len(g) + sum(bool(np.isclose(x, g.x, rtol=1e-5, atol=1e-8).all())
-                                       for x in Xp) for g in plain]
+                counts = [len(g) + int(same_point(Xp, g.x[None]).sum()) for g in plain]
                 g = plain[int(np.argmin(counts))]
                 chosen = trials[g.indices[0]].params
                 return {n: chosen[n] for n in [t.name for t in transforms]
@@ -441,8 +440,7 @@ class CARBS(BaseSampler):
         # a model suggestion is never a configuration already tried or running: rounding
         # collapses many candidates onto the origins, whose EI against a smoothed front can
         # stay high (the reference would re-run them; repeats are resample_frequency's job)
-        seen = np.vstack([Xs, Xf, Xp])
-        fresh = ~np.isclose(X[:, None, :], seen[None], rtol=1e-9, atol=1e-12).all(-1).any(-1)
+        fresh = ~same_point(X, np.vstack([Xs, Xf, Xp])).any(-1)
         X, prob = X[fresh], prob[fresh]
         if len(X) == 0:
             return None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Group", "group_observations", "pareto_groups"]
+__all__ = ["Group", "group_observations", "pareto_groups", "same_point"]
 
 
 @dataclass
@@ -49,15 +49,22 @@ class Group:
         return len(self.indices)
 
 
+def same_point(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """``(len(X), len(Y))``: whether row ``X[i]`` is the point ``Y[j]``, i.e. ``isclose``
+    in every column with torch's default tolerances, as the reference compares points:
+    ``|x - y| <= 1e-8 + 1e-5 |y|``."""
+    X, Y = np.asarray(X, dtype=float), np.asarray(Y, dtype=float)
+    return (np.abs(X[:, None, :] - Y[None]) <= 1e-8 + 1e-5 * np.abs(Y[None])).all(-1)
+
+
 def group_observations(X: np.ndarray, outputs: np.ndarray, costs: np.ndarray) -> list[Group]:
-    """Groups of rows of ``X`` that are ``isclose`` in every column (torch's default
-    tolerances, rtol 1e-5 and atol 1e-8), in order of first appearance."""
+    """Groups of rows of ``X`` that are the same point (:func:`same_point`), in order of
+    first appearance."""
     X = np.asarray(X, dtype=float)
     groups: list[Group] = []
     heads = np.zeros((0, X.shape[1]))
     for i, x in enumerate(X):
-        # torch.isclose(x, head): |x - head| <= atol + rtol * |head|, every column
-        close = (np.abs(x - heads) <= 1e-8 + 1e-5 * np.abs(heads)).all(-1)
+        close = same_point(x[None], heads)[0]
         if close.any():
             g = groups[int(np.argmax(close))]
         else:

@@ -2,7 +2,8 @@
 """Benchmark of hpo's CARBS on cost-aware problems (not part of the ``hpo`` package).
 
 Systems: ``carbs`` (hpo CARBS: one objective, the cost as the trial's user attr),
-``carbs-noclamp`` (the same with ``clamp_pareto_value=False``),
+``carbs-noclamp`` (the same with ``clamp_pareto_value=False``), ``carbs-fit`` (with
+``fit_hyperparameters=True``),
 ``ref-carbs`` (the reference imbue-ai/carbs, a benchmark-only peer: ``pip install
 git+https://github.com/imbue-ai/carbs``; run on the same basic space as hpo's CARBS,
 categoricals as integer indices with scale 1 / 0.3 as its README advises),
@@ -59,7 +60,8 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "carbs.json"
 LATENCY = HERE / "results" / "carbs_latency.json"
-SYSTEMS = ("carbs", "carbs-noclamp", "ref-carbs", "optuna-tpe", "optuna-gp", "hpo-gp", "random")
+SYSTEMS = ("carbs", "carbs-noclamp", "carbs-fit", "ref-carbs", "optuna-tpe", "optuna-gp", "hpo-gp",
+           "random")
 PROBLEMS = ("scaling", "scaling-10d", "hpolib-naval", "hpolib-parkinsons", "hpobench-vehicle")
 # scaling-10d: (name, a, b) of h*(N) = a * (N / 1e6) ** b for the seven more settings
 _EXTRA = (("warmup", 1e-2, 0.2), ("weight_decay", 1e-1, -0.1), ("beta2_gap", 1e-2, -0.3),
@@ -156,6 +158,8 @@ def make_sampler(system: str, seed: int) -> Any:
         return hpo.samplers.CARBS(seed=seed)
     if system == "carbs-noclamp":  # EI against the front at each candidate's own cost
         return hpo.samplers.CARBS(seed=seed, clamp_pareto_value=False)
+    if system == "carbs-fit":  # output and cost GPs with fitted hyperparameters
+        return hpo.samplers.CARBS(seed=seed, fit_hyperparameters=True)
     if system == "optuna-tpe":
         return optuna.samplers.TPESampler(seed=seed)
     if system == "optuna-gp":

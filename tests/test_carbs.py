@@ -24,7 +24,13 @@ from hpo.samplers._carbs._candidates import (
     random_point,
     sample_around,
 )
-from hpo.samplers._carbs._models import CostScaler, Surrogate, quantile_normal
+from hpo.samplers._carbs._models import (
+    CostScaler,
+    FittedGP,
+    FixedGP,
+    Surrogate,
+    quantile_normal,
+)
 from hpo.samplers._carbs._pareto import group_observations, pareto_groups
 from hpo.samplers._carbs._scaling import PowerLaw
 from hpo.samplers._carbs._spaces import Transform
@@ -273,6 +279,25 @@ def test_failures_feed_only_the_success_model_and_lower_its_probability() -> Non
     assert obs.p_success[0] > 0.9 > 0.2 > obs.p_success[1]
 
 
+def test_fitted_hyperparameters_learn_a_lengthscale_the_fixed_model_lacks() -> None:
+    # sin over 8 basic units sampled every 0.8: the reference's lengthscale (the radius,
+    # 0.3) reverts to the mean between the points; a fitted one interpolates
+    X = np.arange(0.0, 8.01, 0.8)[:, None]
+    y = np.sin(X[:, 0])
+    Xt = X[:-1] + 0.4
+    fixed = FixedGP(X, y, lengthscale=0.3, trend=False)
+    fitted = FittedGP(X, y, np.array([-0.3]), np.array([8.3]))
+    err = {name: np.abs(m.mean_var(Xt)[0] - np.sin(Xt[:, 0])).max()
+           for name, m in (("fixed", fixed), ("fitted", fitted))}
+    assert err["fitted"] < 0.05 < 0.2 < err["fixed"]
+    assert float(fitted.gp.hyper.lengthscale.min()) * 8.6 > 1.0  # in basic units
+    more = fitted.with_data(np.array([[9.0]]), np.array([0.41]))  # fantasies: not refitted
+    assert more.gp.hyper is fitted.gp.hyper and more.X.shape == (12, 1)
+    m = Surrogate(X, y, np.exp(X[:, 0]), np.zeros((0, 1)), [0, 1], sign=1, radius=0.3,
+                  unit_bounds=(np.array([-0.3]), np.array([6.3])))
+    assert isinstance(m.output, FittedGP) and isinstance(m.cost, FittedGP)
+
+
 # --------------------------------------------------------------------------- the sampler
 
 
@@ -299,9 +324,11 @@ def test_random_phase_then_resample_at_6_11_successes_then_model() -> None:
     assert any(t.params == resampled for t in study.trials[:6])
 
 
-def test_end_to_end_recovers_the_known_front_of_a_synthetic_problem() -> None:
-    study = optuna.create_study(sampler=CARBS(seed=0))
+@pytest.mark.parametrize("fit", [False, True])
+def test_end_to_end_recovers_the_known_front_of_a_synthetic_problem(fit: bool) -> None:
+    study = optuna.create_study(sampler=CARBS(seed=0, fit_hyperparameters=fit))
     study.optimize(_front_problem, n_trials=60)
+    assert "fallback" not in _kinds(study) and _kinds(study).count("model") > 40
     front = carbs_mod.cost_front(study)
     costs = np.array([r["cost"] for r in front])
     assert costs.max() / costs.min() > 30  # the front spans well over a decade of cost
@@ -381,7 +408,9 @@ def test_bad_costs_raise_errors_naming_the_trial_and_the_attribute() -> None:
     assert all(r["cost"] > 0 for r in carbs_mod.cost_front(study))
 
 
-def test_unbounded_parameters_through_a_decorated_objective_and_the_read_off() -> None:
+@pytest.mark.parametrize("fit", [False, True])
+def test_unbounded_parameters_through_a_decorated_objective_and_the_read_off(fit: bool
+                                                                            ) -> None:
     @hpo.objective
     def train(width: int = hpo.unbounded(32, low=4, log=True, integer=True, scale=1.0),
               lr: float = hpo.unbounded(1e-3, log=True, scale=1.0),
@@ -391,8 +420,9 @@ def test_unbounded_parameters_through_a_decorated_objective_and_the_read_off() -
         lr_opt = 1e-2 * (width / 32) ** -0.5
         return 1 / math.sqrt(width) + (math.log10(lr / lr_opt)) ** 2
 
-    study = hpo.create_study(sampler=CARBS(seed=0))
+    study = hpo.create_study(sampler=CARBS(seed=0, fit_hyperparameters=fit))
     study.optimize(train, n_trials=50)
+    assert "fallback" not in _kinds(study)
     assert hpo.space.study_hints(study)["width"] == {"default": 32, "scale": 1.0}
     assert study.trials[0].params["width"] < 400  # started near the centre
     assert study.trials[0].distributions["width"].high == 10**18  # plain Optuna distribution

@@ -165,6 +165,9 @@ class CARBS(BaseSampler):
         fantasies: ``"thompson"`` or ``"mean"`` for trials still running.
         categorical_mutation: probability in ``[0, 1)`` that a candidate changes a
             categorical parameter from its origin's choice (default 0.2).
+        fit_hyperparameters: fit the output and cost GPs' hyperparameters by MAP
+            (:func:`hpo.surrogates.fit_gp`) instead of the reference's fixed values
+            (lengthscale = ``initial_search_radius``); see docs/carbs.md.
         device: ``"auto"``, ``"cuda"`` or ``"cpu"`` for the GPs.
     """
 
@@ -176,7 +179,7 @@ class CARBS(BaseSampler):
                  max_suggestion_cost: float | None = None, min_pareto_cost_fraction: float = 0.2,
                  conservative_pareto: bool = True, clamp_pareto_value: bool = True,
                  fantasies: str = "thompson", categorical_mutation: float = 0.2,
-                 device: str = "auto") -> None:
+                 fit_hyperparameters: bool = False, device: str = "auto") -> None:
         from hpo.surrogates.device import check_device
 
         check_device(device)
@@ -219,6 +222,7 @@ class CARBS(BaseSampler):
         self._conservative = bool(conservative_pareto)
         self._clamp = bool(clamp_pareto_value)
         self._thompson = fantasies == "thompson"
+        self._fit = bool(fit_hyperparameters)
         self._device = device
         self._seed = seed
         self._rng = np.random.default_rng(seed)
@@ -426,8 +430,14 @@ class CARBS(BaseSampler):
             return np.hstack([X[:, :D], *hot])
 
         pareto_idx = [i for g in pareto for i in g.indices]
+        bounds = None
+        if self._fit:  # the unit cube of the fitted GPs: the data's box, one radius wider
+            E = encode(np.vstack([Xs, Xf, Xp]))
+            w = np.full(E.shape[1] - D, self._radius / math.sqrt(2.0))
+            bounds = (np.r_[np.maximum(lo, E[:, :D].min(0) - self._radius), 0.0 * w],
+                      np.r_[np.minimum(hi, E[:, :D].max(0) + self._radius), w])
         model = Surrogate(encode(Xs), ys, cs, encode(Xf), pareto_idx, sign, self._radius,
-                          self._device)
+                          self._device, unit_bounds=bounds)
         model.fantasise(encode(Xp), rng, thompson=self._thompson)
 
         def round_basic(x: np.ndarray) -> np.ndarray:

@@ -16,7 +16,9 @@ steps at lr 1e-4, so its hyperparameters stay at their initial values (variance 
 lengthscale = search radius, noise 1e-2). Here they are fixed at those values, on
 hpo's exact GP (Matern-5/2), and the linear kernel becomes a ridge linear trend (prior
 variance 1 on the slopes, as the linear kernel's) fitted before the GP takes the
-residuals; the Pareto model uses lengthscale 1 (the reference's RBF default).
+residuals; the Pareto model uses lengthscale 1 (the reference's RBF default). With
+``unit_bounds`` (``CARBS(fit_hyperparameters=True)``) the output and cost models are
+:class:`FittedGP` instead: MAP hyperparameters on the inputs mapped to the unit cube.
 
 Example:
     >>> import numpy as np
@@ -37,7 +39,7 @@ from scipy.stats import norm
 from hpo.surrogates import GP, GPHyperparameters, log_ei
 from hpo.surrogates.device import DTYPE, resolve_device
 
-__all__ = ["CostScaler", "FixedGP", "Surrogate", "quantile_normal"]
+__all__ = ["CostScaler", "FittedGP", "FixedGP", "Surrogate", "quantile_normal"]
 
 _BOUNDS_THRESHOLD = 1e-7  # scikit-learn's QuantileTransformer
 NOISE = 1e-2
@@ -140,6 +142,50 @@ class FixedGP:
                        device=self.device, _w=self.w, _xbar=self.xbar)
 
 
+class FittedGP:
+    """An :class:`hpo.surrogates.GP` fitted by :func:`hpo.surrogates.fit_gp` (MAP
+    hyperparameters, inferred noise), on the inputs mapped to the unit cube by
+    ``(X - lo) / (hi - lo)``; the same interface as :class:`FixedGP`."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
+                 device: str = "auto", _gp: GP | None = None) -> None:
+        from hpo.surrogates import fit_gp
+
+        self.lo, self.span = np.asarray(lo, float), np.asarray(hi, float) - np.asarray(lo, float)
+        self.X, self.y, self.device = np.asarray(X, float), np.asarray(y, float), device
+        Xu = torch.as_tensor(self._unit(self.X), dtype=DTYPE)
+        Y = torch.as_tensor(self.y, dtype=DTYPE).unsqueeze(-1)
+        if _gp is None:
+            self.gp = fit_gp(Xu, Y, device=device)
+        else:  # the same hyperparameters and standardisation, more data (fantasies)
+            self.gp = GP(Xu.to(_gp.train_X), Y.to(_gp.train_X), _gp.hyper,
+                         standardisation=(_gp.y_mean, _gp.y_std))
+
+    def _unit(self, X: np.ndarray) -> np.ndarray:
+        return (np.asarray(X, float) - self.lo) / self.span
+
+    def mean_var(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Xt = torch.as_tensor(self._unit(X), dtype=DTYPE)
+        with torch.no_grad():
+            m, v = self.gp.mean_var(Xt)
+        return m[:, 0].cpu().numpy(), v[:, 0].cpu().numpy()
+
+    def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One joint, noiseless draw of the latent function at the rows of ``X``."""
+        Xt = torch.as_tensor(self._unit(X), dtype=DTYPE)
+        with torch.no_grad():
+            mvn = self.gp.posterior(Xt).mvn
+            mean = mvn.mean.cpu().numpy().reshape(-1)
+            cov = mvn.covariance_matrix.cpu().numpy().reshape(len(mean), len(mean))
+        L = np.linalg.cholesky(cov + 1e-8 * np.eye(len(mean)))
+        return mean + L @ rng.standard_normal(len(mean))
+
+    def with_data(self, X: np.ndarray, y: np.ndarray) -> FittedGP:
+        """The same model also conditioned on ``(X, y)`` (fantasies), not refitted."""
+        return FittedGP(np.vstack([self.X, X]), np.concatenate([self.y, y]), self.lo,
+                        self.lo + self.span, device=self.device, _gp=self.gp)
+
+
 @dataclass
 class Observed:
     """The surrogate at candidate points (all ``(k,)``; surrogate units maximise)."""
@@ -160,17 +206,26 @@ class Surrogate:
         pareto_idx: indices of the observations in the Pareto groups.
         sign: +1 maximise, -1 minimise.
         radius: the search radius (the kernels' lengthscale).
+        unit_bounds: ``(lo, hi)`` of the encoded inputs: fit the output and cost models'
+            hyperparameters on ``(X - lo) / (hi - lo)``; ``None``: the reference's fixed ones.
     """
 
     def __init__(self, X: np.ndarray, outputs: np.ndarray, costs: np.ndarray,
                  X_fail: np.ndarray, pareto_idx: list[int], sign: int, radius: float,
-                 device: str = "auto") -> None:
+                 device: str = "auto", unit_bounds: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> None:
         self.sign = sign
         self.z = quantile_normal(outputs) * sign
-        self.output = FixedGP(X, self.z, lengthscale=radius, device=device)
         self.cost_scaler = CostScaler.fit(costs)
         self.tcost = self.cost_scaler.transform_log(np.log(costs))
-        self.cost = FixedGP(X, self.tcost, lengthscale=radius, device=device)
+        self.output: FixedGP | FittedGP
+        self.cost: FixedGP | FittedGP
+        if unit_bounds is None:
+            self.output = FixedGP(X, self.z, lengthscale=radius, device=device)
+            self.cost = FixedGP(X, self.tcost, lengthscale=radius, device=device)
+        else:
+            self.output = FittedGP(X, self.z, *unit_bounds, device=device)
+            self.cost = FittedGP(X, self.tcost, *unit_bounds, device=device)
         self.success: FixedGP | None = None
         if len(X_fail):
             labels = np.r_[-np.ones(len(X)), np.ones(len(X_fail))]

@@ -254,6 +254,26 @@ def test_optimize_acqf_enumerates_a_small_discrete_space() -> None:
     assert enc.decode(x.numpy()) != target and v == 6.0
 
 
+def test_optimize_acqf_breaks_ties_on_the_grid_at_random() -> None:
+    """An acquisition that depends on c0 only: the other parameter's choices tie, and the
+    seed decides among them (argmax alone would always take the first choice)."""
+    enc = sp.UnitCubeEncoder({"c0": sp.choice(list("abc")), "c1": sp.choice(list("vwxyz"))})
+    a = torch.as_tensor(enc.encode({"c0": "b", "c1": "v"}), dtype=D)[:3]
+
+    def acq(X: torch.Tensor) -> torch.Tensor:
+        return -(X[:, :3] - a).abs().sum(-1)
+
+    picks = set()
+    for seed in range(20):
+        x, v = optimize_acqf(acq, enc, seed=seed)
+        params = enc.decode(x.numpy())
+        assert params["c0"] == "b" and v == 0.0
+        picks.add(params["c1"])
+    assert len(picks) >= 4
+    again = [optimize_acqf(acq, enc, seed=3)[0].tolist() for _ in range(2)]
+    assert again[0] == again[1]
+
+
 def test_pending_points_lower_the_acquisition_nearby() -> None:
     X = _data(20, 2)
     gp = fit_gp(X, -(X - 0.5).square().sum(-1))

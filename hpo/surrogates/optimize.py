@@ -205,7 +205,13 @@ def optimize_acqf(acq: Acquisition, encoder: UnitCubeEncoder, *, incumbents: Ten
     if not encoder.continuous_columns and encoder.n_configurations() <= max_grid:
         grid = torch.as_tensor(encoder.grid(), dtype=DTYPE, device=device)
         values = _evaluate(acq, grid)
-        best = int(values.argmax())
+        # ties broken at random (seeded): configurations that differ only in choices no
+        # observation has are symmetric under the kernel, and argmax would always take
+        # the first of them in grid order, the lowest choice index
+        top = float(values.max())
+        tied = torch.nonzero(values >= top - 1e-9 * max(1.0, abs(top))).squeeze(-1)
+        pick = torch.randint(len(tied), (1,), generator=torch.Generator().manual_seed(seed))
+        best = int(tied[pick])
         return grid[best], float(values[best])
     g = torch.Generator().manual_seed(seed)
     sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)

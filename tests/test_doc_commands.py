@@ -146,7 +146,13 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
             "bench", "carbs.json"),
         "nice python benchmarks/carbs_bench.py run --seeds 2 --trials 50 --problems scaling "
         "--systems ref-carbs": ("bench", "carbs.json; needs the reference installed"),
+        "python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems carbs-fit "
+        "--problems scaling,hpolib-naval,hpobench-vehicle": ("bench", "carbs.json"),
+        "python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems carbs-fit "
+        "--problems scaling-10d,hpolib-parkinsons": ("bench", "carbs.json"),
         "nice python benchmarks/carbs_bench.py latency": ("bench", "carbs_latency.json"),
+        "python benchmarks/carbs_bench.py latency --systems carbs-fit": (
+            "bench", "carbs_latency.json"),
         "python benchmarks/carbs_bench.py report": ("bench", "rewrites carbs-results from "
                                                     "carbs.json"),
     },

@@ -210,8 +210,11 @@ def optimize_acqf(acq: Acquisition, encoder: UnitCubeEncoder, *, incumbents: Ten
         # the first of them in grid order, the lowest choice index
         top = float(values.max())
         tied = torch.nonzero(values >= top - 1e-9 * max(1.0, abs(top))).squeeze(-1)
-        pick = torch.randint(len(tied), (1,), generator=torch.Generator().manual_seed(seed))
-        best = int(tied[pick])
+        if len(tied) == 0:  # a NaN value: argmax returns it, as before
+            best = int(values.argmax())
+        else:
+            pick = torch.randint(len(tied), (1,), generator=torch.Generator().manual_seed(seed))
+            best = int(tied[pick])
         return grid[best], float(values[best])
     g = torch.Generator().manual_seed(seed)
     sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)

@@ -341,7 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     wall = time.perf_counter() - t0
     if args.merge and RESULTS.exists():
         old = json.loads(RESULTS.read_text())
-        runs += [r for r in old["runs"] if r["system"] not in systems]
+        rerun = {(p, s) for p in problems for s in systems}  # keep every other pair
+        runs += [r for r in old["runs"] if (r["problem"], r["system"]) not in rerun]
         problems = list(dict.fromkeys(old["problems"] + problems))
         systems = [s for s in old["systems"] if s not in systems] + systems
         wall += old.get("wall_s", 0.0)

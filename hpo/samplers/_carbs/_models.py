@@ -86,6 +86,16 @@ class CostScaler:
         return (np.asarray(t) + 1.0) / 2.0 * self._range + self.lo
 
 
+def _joint_draw(gp: GP, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One joint draw of ``gp``'s latent function at the rows of ``X``."""
+    with torch.no_grad():
+        mvn = gp.posterior(torch.as_tensor(X, dtype=DTYPE)).mvn
+        mean = mvn.mean.cpu().numpy().reshape(-1)
+        cov = mvn.covariance_matrix.cpu().numpy().reshape(len(mean), len(mean))
+    L = np.linalg.cholesky(cov + 1e-8 * np.eye(len(mean)))
+    return mean + L @ rng.standard_normal(len(mean))
+
+
 class FixedGP:
     """A ridge linear trend (optional) plus an :class:`hpo.surrogates.GP` with fixed
     hyperparameters on the residuals; zero mean without the trend."""
@@ -127,13 +137,7 @@ class FixedGP:
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One joint, noiseless draw of the latent function at the rows of ``X``."""
-        Xt = torch.as_tensor(np.asarray(X, dtype=float), dtype=DTYPE)
-        with torch.no_grad():
-            mvn = self.gp.posterior(Xt).mvn
-            mean = mvn.mean.cpu().numpy().reshape(-1)
-            cov = mvn.covariance_matrix.cpu().numpy().reshape(len(mean), len(mean))
-        L = np.linalg.cholesky(cov + 1e-8 * np.eye(len(mean)))
-        return mean + L @ rng.standard_normal(len(mean)) + self._trend(X)
+        return _joint_draw(self.gp, np.asarray(X, dtype=float), rng) + self._trend(X)
 
     def with_data(self, X: np.ndarray, y: np.ndarray) -> FixedGP:
         """The same model (trend kept) also conditioned on ``(X, y)`` (fantasies)."""
@@ -172,13 +176,7 @@ class FittedGP:
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One joint, noiseless draw of the latent function at the rows of ``X``."""
-        Xt = torch.as_tensor(self._unit(X), dtype=DTYPE)
-        with torch.no_grad():
-            mvn = self.gp.posterior(Xt).mvn
-            mean = mvn.mean.cpu().numpy().reshape(-1)
-            cov = mvn.covariance_matrix.cpu().numpy().reshape(len(mean), len(mean))
-        L = np.linalg.cholesky(cov + 1e-8 * np.eye(len(mean)))
-        return mean + L @ rng.standard_normal(len(mean))
+        return _joint_draw(self.gp, self._unit(X), rng)
 
     def with_data(self, X: np.ndarray, y: np.ndarray) -> FittedGP:
         """The same model also conditioned on ``(X, y)`` (fantasies), not refitted."""

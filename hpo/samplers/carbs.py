@@ -434,7 +434,7 @@ class CARBS(BaseSampler):
         if self._fit:  # the unit cube of the fitted GPs: the data's box, one radius wider
             E = encode(np.vstack([Xs, Xf, Xp]))
             w = np.full(E.shape[1] - D, self._radius / math.sqrt(2.0))
-            bounds = (np.r_[np.maximum(lo, E[:, :D].min(0) - self._radius), 0.0 * w],
+            bounds = (np.r_[np.maximum(lo, E[:, :D].min(0) - self._radius), np.zeros_like(w)],
                       np.r_[np.minimum(hi, E[:, :D].max(0) + self._radius), w])
         model = Surrogate(encode(Xs), ys, cs, encode(Xf), pareto_idx, sign, self._radius,
                           self._device, unit_bounds=bounds)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from scipy.stats import norm
 
-from hpo.surrogates import GP, GPHyperparameters, log_ei
+from hpo.surrogates import GP, GPHyperparameters, fit_gp, log_ei
 from hpo.surrogates.device import DTYPE, resolve_device
 
 __all__ = ["CostScaler", "FittedGP", "FixedGP", "Surrogate", "quantile_normal"]
@@ -86,6 +86,13 @@ class CostScaler:
         return (np.asarray(t) + 1.0) / 2.0 * self._range + self.lo
 
 
+def _marginal(gp: GP, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``gp``'s posterior mean and variance of its one output at the rows of ``X``."""
+    with torch.no_grad():
+        m, v = gp.mean_var(torch.as_tensor(X, dtype=DTYPE))
+    return m[:, 0].cpu().numpy(), v[:, 0].cpu().numpy()
+
+
 def _joint_draw(gp: GP, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One joint draw of ``gp``'s latent function at the rows of ``X``."""
     with torch.no_grad():
@@ -130,10 +137,8 @@ class FixedGP:
         return self.w[0] + (np.asarray(X) - self.xbar) @ self.w[1:]
 
     def mean_var(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Xt = torch.as_tensor(np.asarray(X, dtype=float), dtype=DTYPE)
-        with torch.no_grad():
-            m, v = self.gp.mean_var(Xt)
-        return m[:, 0].cpu().numpy() + self._trend(X), v[:, 0].cpu().numpy()
+        mean, var = _marginal(self.gp, np.asarray(X, dtype=float))
+        return mean + self._trend(X), var
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One joint, noiseless draw of the latent function at the rows of ``X``."""
@@ -153,8 +158,6 @@ class FittedGP:
 
     def __init__(self, X: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray, *,
                  device: str = "auto", _gp: GP | None = None) -> None:
-        from hpo.surrogates import fit_gp
-
         self.lo, self.span = np.asarray(lo, float), np.asarray(hi, float) - np.asarray(lo, float)
         self.X, self.y, self.device = np.asarray(X, float), np.asarray(y, float), device
         Xu = torch.as_tensor(self._unit(self.X), dtype=DTYPE)
@@ -169,10 +172,7 @@ class FittedGP:
         return (np.asarray(X, float) - self.lo) / self.span
 
     def mean_var(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        Xt = torch.as_tensor(self._unit(X), dtype=DTYPE)
-        with torch.no_grad():
-            m, v = self.gp.mean_var(Xt)
-        return m[:, 0].cpu().numpy(), v[:, 0].cpu().numpy()
+        return _marginal(self.gp, self._unit(X))
 
     def sample(self, X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One joint, noiseless draw of the latent function at the rows of ``X``."""

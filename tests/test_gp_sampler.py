@@ -149,6 +149,35 @@ def test_pending_trials_get_different_suggestions() -> None:
     assert np.linalg.norm(a - c) < 1e-3  # the same point, up to the optimiser's tolerance
 
 
+def test_no_configuration_is_suggested_twice_while_others_are_left() -> None:
+    """A 12-configuration discrete space with a clear optimum: once the model has found
+    it, LogEI's maximiser is that observed configuration itself; the sampler goes on
+    to unseen ones, running trials included, and repeats only when none is left."""
+    space = {"c": sp.choice(["a", "b", "c", "d"]), "n": sp.integer(0, 2)}
+
+    def value(p: dict) -> float:
+        return (p["c"] != "b") + abs(p["n"] - 1) * 0.5
+
+    study = optuna.create_study(sampler=GPSampler(seed=0, n_startup_trials=3))
+    seen = set()
+    for _ in range(3):
+        t = study.ask(space)
+        study.tell(t, value(t.params))
+        seen.add(tuple(sorted(t.params.items())))
+    n_start = len(seen)
+    while len(seen) < 11:
+        t = study.ask(space)
+        key = tuple(sorted(t.params.items()))
+        assert key not in seen, (key, len(seen))
+        seen.add(key)
+        study.tell(t, value(t.params))
+    last = study.ask(space)  # running: the next ask must take the one configuration left
+    other = study.ask(space)
+    assert tuple(sorted(last.params.items())) not in seen
+    assert tuple(sorted(other.params.items())) in seen | {tuple(sorted(last.params.items()))}
+    assert n_start <= 3 and study.best_value == 0.0
+
+
 def test_mixed_space_with_hpo_distributions() -> None:
     space = {
         "lr": sp.loguniform(1e-5, 1e-1),

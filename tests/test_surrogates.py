@@ -274,6 +274,26 @@ def test_optimize_acqf_breaks_ties_on_the_grid_at_random() -> None:
     assert again[0] == again[1]
 
 
+@pytest.mark.parametrize("max_grid", [2**15, 0])  # exhaustive grid; relaxed search
+def test_optimize_acqf_passes_over_excluded_configurations(max_grid: int) -> None:
+    """The maximiser is excluded: the best other configuration is returned; with every
+    configuration excluded, the maximiser after all."""
+    enc = sp.UnitCubeEncoder({"c": sp.choice(list("abcd")), "n": sp.integer(0, 4)})
+    target = torch.as_tensor(enc.encode({"c": "b", "n": 2}), dtype=D)
+
+    def acq(X: torch.Tensor) -> torch.Tensor:
+        return -(X - target).abs().sum(-1)
+
+    x, _ = optimize_acqf(acq, enc, seed=0, max_grid=max_grid)
+    assert enc.decode(x.numpy()) == {"c": "b", "n": 2}
+    x, v = optimize_acqf(acq, enc, seed=0, max_grid=max_grid, exclude=target[None])
+    assert enc.decode(x.numpy()) in ({"c": "b", "n": 1}, {"c": "b", "n": 3})
+    assert v == pytest.approx(-0.2)  # one integer step: 1/5 of the unit interval
+    every = torch.as_tensor(enc.grid(), dtype=D)
+    x, v = optimize_acqf(acq, enc, seed=0, max_grid=max_grid, exclude=every)
+    assert enc.decode(x.numpy()) == {"c": "b", "n": 2} and v == 0.0
+
+
 def test_pending_points_lower_the_acquisition_nearby() -> None:
     X = _data(20, 2)
     gp = fit_gp(X, -(X - 0.5).square().sum(-1))

@@ -63,6 +63,7 @@ class Proposal:
     seed: int
     device: torch.device
     max_grid: int = 2**15  # largest discrete space whose every configuration is scored
+    exclude: torch.Tensor | None = None  # observed and running encodings, not re-suggested
 
     def optimize(self) -> torch.Tensor:
         """The encoding that maximises the acquisition (``optimize_acqf``)."""
@@ -72,7 +73,7 @@ class Proposal:
         """The maximising encoding and its acquisition value."""
         return optimize_acqf(self.acq, self.encoder, incumbents=self.incumbents,
                              n_candidates=self.n_candidates, max_grid=self.max_grid,
-                             seed=self.seed, device=self.device)
+                             seed=self.seed, device=self.device, exclude=self.exclude)
 
 
 class GPSampler(BaseSampler):
@@ -91,7 +92,9 @@ class GPSampler(BaseSampler):
     of the trials still running (Snoek et al. 2012, so parallel workers do not duplicate
     them), LogEHVI for several objectives, times the probability of
     feasibility when trials carry Optuna constraints (``trial.set_constraint``; feasible
-    when every value is ``<= 0``).
+    when every value is ``<= 0``). A configuration that is already observed or running
+    is not suggested again unless the acquisition's search finds nothing else (a small
+    discrete space whose every configuration is taken).
 
     The search space modelled is the intersection of the completed trials' spaces
     (:class:`optuna.search_space.IntersectionSearchSpace`) without single-valued
@@ -297,8 +300,9 @@ class GPSampler(BaseSampler):
         seed = int(self._rng.integers(2**31))
         acq = build_acquisition(model, X, X_pending=X_pending, constraint_model=constraint_model,
                                 feasible=feasible, seed=seed)
+        taken = X if X_pending is None else torch.cat([X, X_pending])
         return Proposal(acq, encoder, self._incumbents(X, Y, feasible), self._n_candidates,
-                        seed, model.train_X.device, grid_limit(len(model.train_X)))
+                        seed, model.train_X.device, grid_limit(len(model.train_X)), taken)
 
     def _incumbents(self, X: torch.Tensor, Y: np.ndarray, feasible: torch.Tensor | None,
                     k: int = 4) -> torch.Tensor:

@@ -238,7 +238,7 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
                                      n_candidates=self._n_candidates, n_starts=4,
                                      max_iter=_ACQ_MAX_ITER, seed=seed,
                                      max_grid=grid_limit(len(model.gp.train_X)),
-                                     device=model.gp.train_X.device)
+                                     device=model.gp.train_X.device, exclude=model.taken())
         return model.encoder.decode(x.cpu().numpy()), value
 
     # -- Optuna's sampler interface ----------------------------------------------------------

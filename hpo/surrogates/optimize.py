@@ -15,6 +15,11 @@
    other choice).
 
 The best snapped point seen anywhere is returned, so the result is always valid.
+Points in ``exclude`` (the configurations already observed or running) are passed
+over: in a discrete space the acquisition's maximiser is often the incumbent itself
+(LogEI against a plug-in incumbent is positive there), and evaluating it again would
+spend a trial on a known value. They are returned only when the search saw nothing
+else.
 
 A space without continuous parameters and at most ``max_grid`` configurations (six
 categoricals of five choices are 15625) is instead evaluated exhaustively, in batches:
@@ -33,6 +38,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +74,16 @@ def grid_limit(n_points: int) -> int:
 def _evaluate(acq: Acquisition, X: Tensor, chunk: int = 1024) -> Tensor:
     with torch.no_grad():
         return torch.cat([acq(X[i:i + chunk]) for i in range(0, len(X), chunk)])
+
+
+def _taken(X: Tensor, exclude: Tensor | None, chunk: int = 4096) -> Tensor:
+    """``(b,)`` mask of the rows of ``X`` that equal a row of ``exclude`` (both snapped)."""
+    if exclude is None or len(exclude) == 0 or len(X) == 0:
+        return torch.zeros(len(X), dtype=torch.bool, device=X.device)
+    E = exclude.to(X)
+    # exact differences (no |x|^2 - 2xy + |y|^2 cancellation): integer steps can be tiny
+    return torch.cat([(torch.cdist(X[i:i + chunk], E, compute_mode="donot_use_mm_for_euclid_dist")
+                       < 1e-9).any(-1) for i in range(0, len(X), chunk)])
 
 
 def batched_lbfgsb(fun_and_grad: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
@@ -178,7 +194,8 @@ def _neighbours(encoder: UnitCubeEncoder, x: np.ndarray) -> np.ndarray:
 def optimize_acqf(acq: Acquisition, encoder: UnitCubeEncoder, *, incumbents: Tensor | None = None,
                   n_candidates: int = 2048, n_starts: int = 8, max_iter: int = 100,
                   discrete_rounds: int = 3, max_grid: int = 2**15, seed: int = 0,
-                  device: torch.device | str = "cpu") -> tuple[Tensor, float]:
+                  device: torch.device | str = "cpu",
+                  exclude: Tensor | None = None) -> tuple[Tensor, float]:
     """Maximise ``acq`` over the valid encodings of ``encoder``'s space.
 
     Args:
@@ -194,17 +211,30 @@ def optimize_acqf(acq: Acquisition, encoder: UnitCubeEncoder, *, incumbents: Ten
             parameters that is evaluated exhaustively instead (0: never).
         seed: seed of the scan; the result is a deterministic function of it.
         device: where the candidates live (that of the model behind ``acq``).
+        exclude: ``(m, d)`` encodings not to return (observed and running
+            configurations) unless every point the search evaluated is among them.
 
     Returns:
         The best point found ``(d,)`` (snapped: ``encoder.decode`` of it is exact) and
         its acquisition value.
+
+    Example:
+        >>> import hpo.space as sp, torch
+        >>> enc = sp.UnitCubeEncoder({"n": sp.integer(1, 9)})
+        >>> acq = lambda X: -(X[:, 0] - 0.5).abs()  # best at n = 5
+        >>> x, _ = optimize_acqf(acq, enc, exclude=torch.tensor([[0.5]], dtype=torch.float64))
+        >>> enc.decode(x.numpy())["n"] in (4, 6)
+        True
     """
     d = encoder.dim
     if d == 0:
         return torch.zeros(0, dtype=DTYPE), float("nan")
     if not encoder.continuous_columns and encoder.n_configurations() <= max_grid:
         grid = torch.as_tensor(encoder.grid(), dtype=DTYPE, device=device)
-        values = _evaluate(acq, grid)
+        raw = _evaluate(acq, grid)
+        values = raw.masked_fill(_taken(grid, exclude), -math.inf)
+        if not bool(values.max() > -math.inf):  # every configuration is taken (or NaN)
+            values = raw
         # ties broken at random (seeded): configurations that differ only in choices no
         # observation has are symmetric under the kernel, and argmax would always take
         # the first of them in grid order, the lowest choice index
@@ -215,7 +245,7 @@ def optimize_acqf(acq: Acquisition, encoder: UnitCubeEncoder, *, incumbents: Ten
         else:
             pick = torch.randint(len(tied), (1,), generator=torch.Generator().manual_seed(seed))
             best = int(tied[pick])
-        return grid[best], float(values[best])
+        return grid[best], float(raw[best])
     g = torch.Generator().manual_seed(seed)
     sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=seed)
     parts = [sobol.draw(n_candidates, dtype=DTYPE)]
@@ -228,13 +258,17 @@ def optimize_acqf(acq: Acquisition, encoder: UnitCubeEncoder, *, incumbents: Ten
             parts.append((inc.unsqueeze(1) + noise).reshape(-1, d))
         parts.append(inc)
     cand = encoder.snap(torch.cat(parts)).to(device)
-    values = _evaluate(acq, cand)
+
+    def scores(X: Tensor) -> Tensor:
+        return _evaluate(acq, X).masked_fill(_taken(X, exclude), -math.inf)
+
+    values = scores(cand)
     best_x, best_v = cand[values.argmax()], values.max()
 
     def consider(X: Tensor) -> None:
         nonlocal best_x, best_v
         X = encoder.snap(X)
-        v = _evaluate(acq, X)
+        v = scores(X)
         if len(v) and v.max() > best_v:
             best_x, best_v = X[v.argmax()], v.max()
 
@@ -260,4 +294,9 @@ def optimize_acqf(acq: Acquisition, encoder: UnitCubeEncoder, *, incumbents: Ten
             consider(nb.to(device))
             if not best_v > before:
                 break
+    if best_v == -math.inf and exclude is not None:  # every point seen is taken
+        return optimize_acqf(acq, encoder, incumbents=incumbents, n_candidates=n_candidates,
+                             n_starts=n_starts, max_iter=max_iter,
+                             discrete_rounds=discrete_rounds, max_grid=max_grid, seed=seed,
+                             device=device)
     return best_x.detach(), float(best_v)

@@ -59,6 +59,12 @@ class CurveModel:
     def _baseline(self) -> Tensor:
         return torch.stack(list(self.configs.values())).to(self.gp.train_X)
 
+    def taken(self) -> Tensor:
+        """The encoded configurations already started, observed or pending ``(m, d)``:
+        a new configuration is none of them."""
+        base = self._baseline()
+        return base if self.pending is None else torch.cat([base, self.pending.to(base)])
+
     def acquisition(self, s: float, *, seed: int = 0, cost_scale: float | None = None
                     ) -> Acquisition:
         """LogEI at resource ``s`` over configurations ``(b, d)``; per unit of cost when

@@ -274,6 +274,23 @@ def test_optimize_acqf_breaks_ties_on_the_grid_at_random() -> None:
     assert again[0] == again[1]
 
 
+def test_taken_rows_match_a_brute_force_comparison() -> None:
+    """The hashed lookup of excluded rows agrees with comparing every pair, with repeated
+    and near-equal (1e-12 apart: the same) excluded rows and values on few levels."""
+    from hpo.surrogates.optimize import _taken
+
+    g = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        d, levels = int(torch.randint(1, 30, (1,), generator=g)), 3
+        X = torch.randint(0, levels, (500, d), generator=g).to(D) / (levels - 1)
+        E = torch.randint(0, levels, (40, d), generator=g).to(D) / (levels - 1)
+        E = torch.cat([E, X[:5], X[:3] + 1e-12, X[5:6] + 1e-6])
+        brute = ((X[:, None, :] - E[None]).abs() <= 1e-9).all(-1).any(-1)
+        assert torch.equal(_taken(X, E), brute)
+        assert bool(_taken(X, E)[:5].all())
+    assert not bool(_taken(X, None).any()) and not bool(_taken(X, E[:0]).any())
+
+
 @pytest.mark.parametrize("max_grid", [2**15, 0])  # exhaustive grid; relaxed search
 def test_optimize_acqf_passes_over_excluded_configurations(max_grid: int) -> None:
     """The maximiser is excluded: the best other configuration is returned; with every

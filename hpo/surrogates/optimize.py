@@ -16,7 +16,7 @@
 
 The best snapped point seen anywhere is returned, so the result is always valid.
 Points in ``exclude`` (the configurations already observed or running) are passed
-over: in a discrete space the acquisition's maximiser is often the incumbent itself
+over: in a discrete space the acquisition's maximiser can be the incumbent itself
 (LogEI against a plug-in incumbent is positive there), and evaluating it again would
 spend a trial on a known value. They are returned only when the search saw nothing
 else.

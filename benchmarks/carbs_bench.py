@@ -27,16 +27,21 @@ Problems (``--problems``):
 Metric: hypervolume of the (performance, log10 cost) front after 50 and 100 trials,
 both min-max normalised over the problem's range (tables: the whole table), reference
 point (1, 1), botorch's ``Hypervolume``. Latency: seconds per ``ask`` with 200 completed
-trials in the study.
+trials in the study. Read-off (the two scaling problems): the power laws that
+``hpo.samplers.carbs.scaling_laws`` fits along each system's front, against the true
+compute-optimal exponents, and the regret of the setting ``extrapolate`` gives for 10
+times the dearest run of the space.
 
 Subcommands::
 
     nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100
+    nice python benchmarks/carbs_bench.py readoff --seeds 10
     nice python benchmarks/carbs_bench.py latency
     python benchmarks/carbs_bench.py report        # docs/benchmarks.md + docs/img/carbs_hv.png
 
-``run`` appends each finished run to ``benchmarks/results/carbs.json`` and skips runs
-already there, so an interrupted run resumes with the same command.
+``run`` appends each finished run to ``benchmarks/results/carbs.json`` (``readoff`` to
+``carbs_readoff.json``) and skips runs already there, so an interrupted run resumes with
+the same command.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +66,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "carbs.json"
 LATENCY = HERE / "results" / "carbs_latency.json"
+READOFF = HERE / "results" / "carbs_readoff.json"
 SYSTEMS = ("carbs", "carbs-noclamp", "carbs-fit", "ref-carbs", "optuna-tpe", "optuna-gp", "hpo-gp",
            "random")
 PROBLEMS = ("scaling", "scaling-10d", "hpolib-naval", "hpolib-parkinsons", "hpobench-vehicle")
@@ -171,6 +178,15 @@ def make_sampler(system: str, seed: int) -> Any:
     raise ValueError(f"unknown system {system!r}; known: {SYSTEMS}")
 
 
+def _fresh_pyro() -> None:
+    """Empty pyro's global parameter store: the reference's GPs keep their parameters
+    there by name, so a second run in the process (another problem, another dimension)
+    would start from, or fail on, the first run's lengthscales."""
+    import pyro
+
+    pyro.clear_param_store()
+
+
 def _reference_carbs(problem: CostProblem, seed: int, n_trials: int
                      ) -> tuple[list[float], list[float], list[float]]:
     """The reference CARBS on ``problem``: perfs, costs and seconds per suggestion."""
@@ -183,6 +199,7 @@ def _reference_carbs(problem: CostProblem, seed: int, n_trials: int
     from hpo.space import hints_of
 
     logger.remove()  # the reference logs every suggestion
+    _fresh_pyro()
     params, decode = [], {}
     for name, d in problem.space.items():
         if isinstance(d, CategoricalDistribution):  # the reference has no categoricals
@@ -227,10 +244,24 @@ def run_one(problem: CostProblem, system: str, seed: int, n_trials: int) -> dict
             if k <= n_trials:
                 out[f"hv@{k}"] = hypervolume(problem.norm(perfs[:k], costs[:k]), [1.0, 1.0])
         return out
-    sampler = make_sampler(system, seed)
+    _, perfs, costs, ask_s = _optimise(problem, system, seed, n_trials)
+    out: dict[str, Any] = {"problem": problem.name, "system": system, "seed": seed,
+                           "trials": n_trials, "median_ask_s": float(np.median(ask_s))}
+    for k in CHECKPOINTS:
+        if k <= n_trials:
+            out[f"hv@{k}"] = hypervolume(problem.norm(perfs[:k], costs[:k]), [1.0, 1.0])
+    return out
+
+
+def _optimise(problem: CostProblem, system: str, seed: int, n_trials: int
+              ) -> tuple[Any, list[float], list[float], list[float]]:
+    """``n_trials`` of ``system`` on ``problem``: the study, perfs, costs, s per ask. CARBS
+    sees one objective and the cost as the trial's user attr, the peers both objectives."""
+    import optuna
+
     single = system.startswith("carbs")
-    study = optuna.create_study(sampler=sampler, directions=["minimize"] if single
-                                else ["minimize", "minimize"])
+    study = optuna.create_study(sampler=make_sampler(system, seed),
+                                directions=["minimize"] if single else ["minimize", "minimize"])
     perfs, costs, ask_s = [], [], []
     for _ in range(n_trials):
         t0 = time.perf_counter()
@@ -240,40 +271,112 @@ def run_one(problem: CostProblem, system: str, seed: int, n_trials: int) -> dict
         perf, cost = problem.evaluate(params)
         perfs.append(perf)
         costs.append(cost)
-        if single:
-            trial.set_user_attr("cost", cost)
-            study.tell(trial, perf)
-        else:
-            study.tell(trial, [perf, math.log10(cost)])
-    out: dict[str, Any] = {"problem": problem.name, "system": system, "seed": seed,
-                           "trials": n_trials, "median_ask_s": float(np.median(ask_s))}
-    for k in CHECKPOINTS:
-        if k <= n_trials:
-            out[f"hv@{k}"] = hypervolume(problem.norm(perfs[:k], costs[:k]), [1.0, 1.0])
-    return out
+        trial.set_user_attr("cost", cost)
+        study.tell(trial, perf if single else [perf, math.log10(cost)])
+    return study, perfs, costs, ask_s
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def cmd_run(args: argparse.Namespace) -> None:
-    rows = _load(RESULTS)
-    done = {(r["problem"], r["system"], r["seed"], r["trials"]) for r in rows}
+def _pending(args: argparse.Namespace, path: Path) -> Iterator[tuple[CostProblem, str, int]]:
+    """(problem, system, seed) of the runs ``args`` asks for that ``path`` lacks."""
+    done = {(r["problem"], r["system"], r["seed"], r["trials"]) for r in _load(path)}
     for seed in range(args.seed0, args.seed0 + args.seeds):
         for pname in args.problems:
             problem = CostProblem(pname)
             for system in args.systems:
-                if (pname, system, seed, args.trials) in done:
-                    continue
-                t0 = time.time()
-                r = run_one(problem, system, seed, args.trials)
-                r["wall_s"] = time.time() - t0
-                rows = [*_load(RESULTS), r]  # re-read: another run may have appended
-                RESULTS.write_text(json.dumps(rows, indent=1))
-                print(f"{pname:18s} {system:11s} seed {seed}: "
-                      + " ".join(f"{k} {v:.4f}" for k, v in r.items() if k.startswith("hv@"))
-                      + f"  ({r['wall_s']:.0f} s)", flush=True)
+                if (pname, system, seed, args.trials) not in done:
+                    yield problem, system, seed
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    import platform
+
+    import optuna
+
+    max_hv: dict[str, float] = {}
+    for problem, system, seed in _pending(args, RESULTS):
+        pname = problem.name
+        t0 = time.time()
+        r = run_one(problem, system, seed, args.trials)
+        r["wall_s"] = time.time() - t0
+        if pname not in max_hv:
+            max_hv[pname] = problem.max_hv()
+        # what the report prints, so that it needs neither the tables nor a clock
+        r.update(max_hv=max_hv[pname], date=time.strftime("%Y-%m-%d", time.gmtime()),
+                 python=platform.python_version(), optuna=optuna.__version__)
+        rows = [*_load(RESULTS), r]  # re-read: another run may have appended
+        RESULTS.write_text(json.dumps(rows, indent=1))
+        print(f"{pname:18s} {system:11s} seed {seed}: "
+              + " ".join(f"{k} {v:.4f}" for k, v in r.items() if k.startswith("hv@"))
+              + f"  ({r['wall_s']:.0f} s)", flush=True)
+
+
+def true_exponents(problem: CostProblem) -> dict[str, float]:
+    """Exponent of each setting's compute-optimal value against cost on a scaling problem:
+    N* ~ C^(beta / (alpha + beta)), D* ~ C^(alpha / (alpha + beta)), and every h*(N) ~ N^b."""
+    a, b = 0.34, 0.28
+    n_exp = b / (a + b)
+    out = {"n_params": n_exp, "tokens": a / (a + b), "lr": -0.25 * n_exp}
+    out.update({h: e * n_exp for h, _, e in problem.extra})
+    return out
+
+
+def _optimal_loss(cost: float) -> float:
+    """The lowest loss of the scaling law at ``cost`` (best N, D = cost / 6N, best lr)."""
+    n = np.logspace(2, 16, 20001)
+    d = cost * 1e15 / (6.0 * n)
+    return float((1.69 + 406.4 / n ** 0.34 + 410.7 / d ** 0.28).min())
+
+
+def readoff_one(problem: CostProblem, system: str, seed: int, n_trials: int) -> dict[str, Any]:
+    """The scaling read-off a user gets from ``system``'s trials: :func:`hpo.samplers.carbs.
+    scaling_laws` and :func:`~hpo.samplers.carbs.extrapolate` on the (performance, cost)
+    front after each checkpoint, against the true laws of the problem. The target cost is
+    10 times the dearest run the space allows; the extrapolated run keeps its cost (tokens
+    = cost / 6N) and its regret is its loss above the best loss at that cost."""
+    import optuna
+
+    from hpo.samplers import carbs
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study, perfs, costs, _ = _optimise(problem, system, seed, n_trials)
+    trials = study.get_trials(deepcopy=False)
+    truth = true_exponents(problem)
+    target = 10.0 * 10 ** problem.cost_range[1]
+    out: dict[str, Any] = {"problem": problem.name, "system": system, "seed": seed,
+                           "trials": n_trials, "target_cost": target}
+    for k in CHECKPOINTS:
+        if k > n_trials:
+            continue
+        view = optuna.create_study(direction="minimize")  # performance alone, cost as attr
+        view.add_trials([optuna.trial.create_trial(
+            params=t.params, distributions=t.distributions, value=perfs[i],
+            user_attrs={"cost": costs[i]}) for i, t in enumerate(trials[:k])])
+        laws = carbs.scaling_laws(view, cost="cost")
+        out[f"front@{k}"] = len(carbs.cost_front(view, cost="cost"))
+        out[f"exponent_error@{k}"] = {n: abs(laws[n].exponent - e) if n in laws else None
+                                      for n, e in truth.items()}
+        x = carbs.extrapolate(view, target, cost="cost")["params"]
+        if set(truth) - set(x):  # a setting without a law (< 3 front points): no read-off
+            out[f"regret@{k}"] = None
+            continue
+        n = float(x["n_params"])
+        loss, _ = problem.evaluate({**x, "n_params": n, "tokens": target * 1e15 / (6.0 * n)})
+        out[f"regret@{k}"] = loss - _optimal_loss(target)
+    return out
+
+
+def cmd_readoff(args: argparse.Namespace) -> None:
+    for problem, system, seed in _pending(args, READOFF):
+        r = readoff_one(problem, system, seed, args.trials)
+        rows = [*_load(READOFF), r]  # re-read: another run may have appended
+        READOFF.write_text(json.dumps(rows, indent=1))
+        print(f"{problem.name:12s} {system:11s} seed {seed}: "
+              + " ".join(f"regret@{k} {r.get(f'regret@{k}')}" for k in CHECKPOINTS),
+              flush=True)
 
 
 def cmd_latency(args: argparse.Namespace) -> None:
@@ -327,6 +430,7 @@ def _reference_latency(problem: CostProblem, rng: np.random.Generator,
     from hpo.space import hints_of
 
     logger.remove()
+    _fresh_pyro()
     params = [Param(n, LogSpace(min=d.low, max=d.high, scale=1.0),
                     search_center=hints_of(d)["default"]) for n, d in problem.space.items()]
     opt = CARBS(CARBSParams(better_direction_sign=-1, seed=0, is_wandb_logging_enabled=False,
@@ -345,17 +449,13 @@ def _reference_latency(problem: CostProblem, rng: np.random.Generator,
 
 
 def _section(rows: list[dict[str, Any]], lat: list[dict[str, Any]]) -> str:
-    import platform
-
-    import optuna
-
     lines = ["Hypervolume of the (performance, log10 cost) front, both normalised, reference "
              "(1, 1); median [min-max] over seeds (n = seeds that finished). CARBS runs on "
              "one objective with the cost as a user attr; the peers on the two objectives.",
              ""]
     problems = [p for p in PROBLEMS if any(r["problem"] == p for r in rows)]
     for p in problems:
-        mx = CostProblem(p).max_hv()
+        mx = next(r["max_hv"] for r in rows if r["problem"] == p)
         lines += [f"**{p}**" + (f" (best possible HV {mx:.4f})" if mx else ""), "",
                   "| system | n | HV@50 | HV@100 | median s/ask |", "|---|---|---|---|---|"]
         for s in SYSTEMS:
@@ -369,15 +469,61 @@ def _section(rows: list[dict[str, Any]], lat: list[dict[str, Any]]) -> str:
             ask = np.median([r["median_ask_s"] for r in rs])
             lines.append(f"| {s} | {len(rs)} | {cells[0]} | {cells[1]} | {ask:.3f} |")
         lines.append("")
+    lines += _readoff_lines(_load(READOFF))
     if lat:
         lines += ["Suggestion latency with 200 completed trials (scaling problem, 3 params), "
                   "median s per ask:", "", "| system | s/ask |", "|---|---|"]
         lines += [f"| {r['system']} | {r['median_s']:.3f} |" for r in lat]
         lines.append("")
-    lines += [f"Generated {time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
-              f"Optuna {optuna.__version__}, 2 shared CPU cores (loaded by other work), "
-              f"one job, `nice`.", "", "![CARBS hypervolume](img/carbs_hv.png)"]
+    dated = [r for r in rows if "date" in r]
+    when = ""
+    if dated:
+        first, last = min(r["date"] for r in dated), max(r["date"] for r in dated)
+        when = (f"{len(dated)} runs on {first if first == last else f'{first} to {last}'} "
+                f"(Python {', '.join(sorted({r['python'] for r in dated}))}, Optuna "
+                f"{', '.join(sorted({r['optuna'] for r in dated}))}); ")
+    lines += [f"{when}{len(rows) - len(dated)} older runs carry no date (2026-12-01 to "
+              "2026-12-04; the text above says which ran when). 2 shared CPU cores (loaded "
+              "by other work).", "", "![CARBS hypervolume](img/carbs_hv.png)"]
     return "\n".join(lines)
+
+
+def _readoff_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The read-off table: regret of the extrapolated setting, exponent errors."""
+    if not rows:
+        return []
+
+    def med(v: list[float | None]) -> str:
+        x = np.array([np.inf if a is None else a for a in v])
+        return f"{np.median(x):.4f} [{np.quantile(x, 0.25):.4f}, {np.quantile(x, 0.75):.4f}]"
+
+    lines = ["Scaling read-off (`carbs_bench.py readoff`): each system's trials as a user reads "
+             "them with `hpo.samplers.carbs.scaling_laws` / `extrapolate` (a power law of each "
+             "setting along the (performance, cost) front), asked for the setting at 10x the "
+             "dearest run the space allows; regret = its loss above the best loss at that "
+             "cost, median [IQR] over seeds (inf: too few front points for a law); exponent "
+             "error = |fitted - true| exponent of the compute-optimal N and learning rate "
+             "against cost (true 0.452 and -0.113), median over seeds.", ""]
+    for p in PROBLEMS:
+        rs = [r for r in rows if r["problem"] == p]
+        if not rs:
+            continue
+        lines += [f"**{p}** read-off", "",
+                  "| system | n | regret@50 | regret@100 | front points@100 | N exponent "
+                  "error@100 | lr exponent error@100 |", "|---|---|---|---|---|---|---|"]
+        for s in SYSTEMS:
+            v = [r for r in rs if r["system"] == s]
+            if not v:
+                continue
+            err = {n: np.median([np.inf if r["exponent_error@100"][n] is None
+                                 else r["exponent_error@100"][n] for r in v])
+                   for n in ("n_params", "lr")}
+            lines.append(f"| {s} | {len(v)} | {med([r['regret@50'] for r in v])} | "
+                         f"{med([r['regret@100'] for r in v])} | "
+                         f"{np.median([r['front@100'] for r in v]):.0f} | "
+                         f"{err['n_params']:.3f} | {err['lr']:.3f} |")
+        lines.append("")
+    return lines
 
 
 def _figure(rows: list[dict[str, Any]], path: Path) -> None:
@@ -410,6 +556,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     rows = _load(RESULTS)
     if not rows:
         raise SystemExit(f"no results in {RESULTS}; run `carbs_bench.py run` first")
+    if any("max_hv" not in r for r in rows):  # runs recorded before the rows carried it
+        max_hv = {p: CostProblem(p).max_hv() for p in {r["problem"] for r in rows}}
+        rows = [{"max_hv": max_hv[r["problem"]], **r} for r in rows]
+        RESULTS.write_text(json.dumps(rows, indent=1))
     _figure(rows, ROOT / "docs" / "img" / "carbs_hv.png")
     body = _section(rows, _load(LATENCY))
     write_section(ROOT / "docs" / "benchmarks.md", "carbs-results", body)
@@ -426,6 +576,14 @@ def main() -> None:
     r.add_argument("--problems", type=lambda s: s.split(","), default=list(PROBLEMS))
     r.add_argument("--systems", type=lambda s: s.split(","), default=list(SYSTEMS))
     r.set_defaults(run=cmd_run)
+    ro = sub.add_parser("readoff")
+    ro.add_argument("--seeds", type=int, default=10)
+    ro.add_argument("--seed0", type=int, default=0)
+    ro.add_argument("--trials", type=int, default=100)
+    ro.add_argument("--problems", type=lambda s: s.split(","), default=["scaling", "scaling-10d"])
+    ro.add_argument("--systems", type=lambda s: s.split(","),
+                    default=[s for s in SYSTEMS if s != "ref-carbs"])
+    ro.set_defaults(run=cmd_readoff)
     la = sub.add_parser("latency")
     la.add_argument("--n", type=int, default=200)
     la.add_argument("--repeats", type=int, default=5)

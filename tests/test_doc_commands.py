@@ -153,8 +153,25 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
         "nice python benchmarks/carbs_bench.py latency": ("bench", "carbs_latency.json"),
         "python benchmarks/carbs_bench.py latency --systems carbs-fit": (
             "bench", "carbs_latency.json"),
-        "python benchmarks/carbs_bench.py report": ("bench", "rewrites carbs-results from "
-                                                    "carbs.json"),
+        "nice python benchmarks/carbs_bench.py run --seeds 5 --seed0 5 --trials 100 --problems "
+        "hpolib-parkinsons,scaling-10d --systems random,optuna-tpe,hpo-gp,optuna-gp": (
+            "bench", "carbs.json"),
+        "nice python benchmarks/carbs_bench.py run --seeds 1 --trials 50 --problems "
+        "hpobench-vehicle,hpolib-naval --systems ref-carbs": (
+            "bench", "carbs.json; needs the reference installed"),
+        "nice python benchmarks/carbs_bench.py run --seeds 1 --seed0 1 --trials 50 --problems "
+        "hpobench-vehicle,hpolib-naval --systems ref-carbs": (
+            "bench", "carbs.json; needs the reference installed"),
+        "nice python benchmarks/carbs_bench.py run --seeds 1 --seed0 1 --trials 50 --problems "
+        "scaling --systems ref-carbs": ("bench", "carbs.json; needs the reference installed"),
+        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --problems "
+        "scaling,hpolib-naval,hpobench-vehicle --systems hpo-gp": ("bench", "carbs.json"),
+        "nice python benchmarks/carbs_bench.py readoff --seeds 10 --systems "
+        "carbs,carbs-fit,carbs-noclamp,random,optuna-tpe,hpo-gp": ("bench", "carbs_readoff.json"),
+        "nice python benchmarks/carbs_bench.py readoff --seeds 10 --systems optuna-gp": (
+            "bench", "carbs_readoff.json"),
+        "python benchmarks/carbs_bench.py report": ("run", "test_reports_regenerate_the_doc_"
+                                                    "sections"),
     },
     "docs/lc_ground.md": {
         'pip install -e ".[bench,rl]"': ("ci", "extras bench, rl"),
@@ -454,7 +471,8 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
     before = (ROOT / "docs" / "benchmarks.md").read_text()
     for line in ("python benchmarks/schedulers_bench.py report",
                  "python benchmarks/multifidelity_bench.py report",
-                 "python benchmarks/llm_bench.py report"):
+                 "python benchmarks/llm_bench.py report",
+                 "python benchmarks/carbs_bench.py report"):
         assert line in (ROOT / "docs" / "benchmarks.md").read_text() + \
             (ROOT / "docs" / "multifidelity.md").read_text() + \
             (ROOT / "docs" / "lc_ground.md").read_text(), line
@@ -462,7 +480,7 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
                              text=True, timeout=300)
         assert out.returncode == 0, (line, out.stderr[-3000:])
     after = (work / "docs" / "benchmarks.md").read_text()
-    for name in ("lc-results", "mf-results", "llm-results"):
+    for name in ("lc-results", "mf-results", "llm-results", "carbs-results"):
         assert _section(after, name) == _section(before, name), name
     assert after == before
     out = subprocess.run(shlex.split("python benchmarks/lcground/generate.py --describe"),

@@ -556,10 +556,6 @@ def cmd_report(args: argparse.Namespace) -> None:
     rows = _load(RESULTS)
     if not rows:
         raise SystemExit(f"no results in {RESULTS}; run `carbs_bench.py run` first")
-    if any("max_hv" not in r for r in rows):  # runs recorded before the rows carried it
-        max_hv = {p: CostProblem(p).max_hv() for p in {r["problem"] for r in rows}}
-        rows = [{"max_hv": max_hv[r["problem"]], **r} for r in rows]
-        RESULTS.write_text(json.dumps(rows, indent=1))
     _figure(rows, ROOT / "docs" / "img" / "carbs_hv.png")
     body = _section(rows, _load(LATENCY))
     write_section(ROOT / "docs" / "benchmarks.md", "carbs-results", body)

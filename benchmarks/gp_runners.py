@@ -1,4 +1,4 @@
-"""The three GP-sampler benchmarks; imported by ``gp_bench.py`` after the thread setup."""
+"""The three GP-sampler benchmarks; imported by ``gp_bench`` after the thread setup."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-import gp_peers as peers
-import gp_problems as problems
-import gp_report as report
 import numpy as np
 import optuna
 import torch
+
+from benchmarks import gp_peers as peers
+from benchmarks import gp_problems as problems
+from benchmarks import gp_report as report
+from benchmarks._common import command_line, med_iqr, now, quartiles, table
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -77,7 +79,7 @@ def _save_json(kind: str, args: Any, payload: dict[str, Any]) -> Path:
 
 def _head(args: Any) -> list[str]:
     """Command, date and machine lines of this run (stored in the JSON for --rerender)."""
-    return [f"command: `{report.command_line()}`", f"date: {report.now()}",
+    return [f"command: `{command_line()}`", f"date: {now()}",
             *report.machine_lines(args.threads)]
 
 
@@ -207,7 +209,7 @@ def latency(args: Any) -> None:
         return f"{r[key]:.4f}" if r else ("error" if s in errors else "-")
 
     main = [[_label(s, args), *[cell(s, n) for n in sizes]] for s in systems]
-    t1 = report.table(["median s/ask", *[f"n={n}" for n in sizes]], main)
+    t1 = table(["median s/ask", *[f"n={n}" for n in sizes]], main)
     ref = peers.REFERENCE
     ratio_rows = []
     for s in systems:
@@ -218,7 +220,7 @@ def latency(args: Any) -> None:
             a, b = results[s].get(n), results[ref].get(n)
             row.append(f"{a['median'] / b['median']:.3f}x" if a and b else "-")
         ratio_rows.append(row)
-    t2 = report.table(["ratio of medians", *[f"n={n}" for n in sizes]], ratio_rows)
+    t2 = table(["ratio of medians", *[f"n={n}" for n in sizes]], ratio_rows)
     detail = []
     for s in systems:
         for n in sizes:
@@ -227,7 +229,7 @@ def latency(args: Any) -> None:
                 detail.append([_label(s, args), str(n), f"{r['median']:.4f}", f"{r['min']:.4f}",
                                f"{r['max']:.4f}", f"{r['cold']:.4f}", f"{r['tell']:.4f}",
                                str(r["repeats"])])
-    t3 = report.table(["system", "n", "median ask", "min", "max", "cold ask", "median tell",
+    t3 = table(["system", "n", "median ask", "min", "max", "cold ask", "median tell",
                        "timed"], detail)
     tables = "\n\n".join(x for x in (t1, t2 if ratio_rows else "", t3) if x)
     if errors:
@@ -337,12 +339,7 @@ def _opts(args: Any) -> dict[str, Any]:
     return {"hpo_device": args.hpo_device, "max_run_s": args.max_run_s}
 
 
-def _worker_init(threads: int, paths: list[str]) -> None:
-    import sys
-
-    for p in reversed(paths):
-        if p not in sys.path:
-            sys.path.insert(0, p)
+def _worker_init(threads: int) -> None:
     init_threads(threads)
     warnings.filterwarnings("ignore")
 
@@ -357,12 +354,9 @@ def _execute(jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]], 
             _progress(i, total, r, describe, t0)
             yield r
         return
-    import sys
-
-    here = str(Path(__file__).resolve().parent)
+    # spawned workers get this process's sys.path, so they import benchmarks as it did
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn"),
-                             initializer=_worker_init,
-                             initargs=(args.threads, [here, *sys.path])) as ex:
+                             initializer=_worker_init, initargs=(args.threads,)) as ex:
         futs = [ex.submit(fn, *a) for fn, a in jobs]
         for i, f in enumerate(as_completed(futs), 1):
             r = f.result()
@@ -399,14 +393,8 @@ def _med_iqr_at(h: np.ndarray, k: int) -> str:
     return _med_iqr(x) + (f" (n={len(x)})" if 0 < len(x) < len(h) else "") if len(x) else "timeout"
 
 
-def _q(x: np.ndarray) -> tuple[float, float, float, float]:
-    return (float(np.median(x)), float(np.quantile(x, 0.25)), float(np.quantile(x, 0.75)),
-            float(np.mean(x)))
-
-
 def _med_iqr(x: np.ndarray) -> str:
-    m, a, b, _ = _q(x)
-    return f"{problems.fmt_value(m)} [{problems.fmt_value(a)}, {problems.fmt_value(b)}]"
+    return med_iqr(x, problems.fmt_value)
 
 
 def _ratio(a: float, b: float, tol: float) -> str:
@@ -583,7 +571,7 @@ def efficiency(args: Any) -> None:
         desc = problems.SINGLE_OBJECTIVE.get(p, p)
         if "optimum" not in desc:
             desc += f", optimum {problems.fmt_value(prob.optimum)}"
-        detail_tables.append(f"**{p}** ({desc})\n\n" + report.table(headers, rows))
+        detail_tables.append(f"**{p}** ({desc})\n\n" + table(headers, rows))
         srow = [p]
         for s in systems:
             if s == ref or (p, s) not in curves or (p, ref) not in curves:
@@ -600,7 +588,7 @@ def efficiency(args: Any) -> None:
                         if (p, "hpo-gp") in curves and (p, ref) in curves else "-")
         summary_rows.append(srow)
 
-    summary = report.table(["median regret ratio vs Optuna GP @" + "/".join(map(str, cps)),
+    summary = table(["median regret ratio vs Optuna GP @" + "/".join(map(str, cps)),
                             *[_label(s, args) for s in systems],
                             *(["hpo GP vs Optuna GP per seed, won-tied-lost (seeds)"]
                               if paired else [])], summary_rows)
@@ -622,9 +610,9 @@ def efficiency(args: Any) -> None:
             if (p, s) not in curves:
                 continue
             reg = np.maximum(curves[p, s] - prob.optimum, 1e-8)
-            ax.plot(x, np.median(reg, axis=0), label=_label(s, args), color=COLORS.get(s))
-            ax.fill_between(x, np.quantile(reg, 0.25, axis=0), np.quantile(reg, 0.75, axis=0),
-                            alpha=0.15, color=COLORS.get(s))
+            med, q1, q3 = quartiles(reg, axis=0)
+            ax.plot(x, med, label=_label(s, args), color=COLORS.get(s))
+            ax.fill_between(x, q1, q3, alpha=0.15, color=COLORS.get(s))
         ax.set_yscale("log")
         ax.set_title(p)
         ax.set_xlabel("trials")
@@ -731,7 +719,7 @@ def multiobjective(args: Any) -> None:
         desc = problems.MULTI_OBJECTIVE.get(p, p)
         if "max HV" not in desc:
             desc += f", max HV {prob.max_hv:.4g}"
-        detail_tables.append(f"**{p}** ({desc})\n\n" + report.table(headers, rows))
+        detail_tables.append(f"**{p}** ({desc})\n\n" + table(headers, rows))
     tables = "\n\n".join(detail_tables)
     if errors:
         tables += "\n\nErrors:\n\n" + "\n".join(f"- {e}" for e in errors[:20])
@@ -746,9 +734,8 @@ def multiobjective(args: Any) -> None:
             h = hv[p, s]
             cols = [k - 1 for k in range(1, n_trials + 1) if len(_col(h, k))]
             xs = np.array(cols) + 1
-            med = [np.median(_col(h, c + 1)) / prob.max_hv for c in cols]
-            q25 = [np.quantile(_col(h, c + 1), 0.25) / prob.max_hv for c in cols]
-            q75 = [np.quantile(_col(h, c + 1), 0.75) / prob.max_hv for c in cols]
+            qs = [quartiles(_col(h, c + 1)) for c in cols]
+            med, q25, q75 = ([q[i] / prob.max_hv for q in qs] for i in range(3))
             ax.plot(xs, med, label=_label(s, args), color=COLORS.get(s), marker=".")
             ax.fill_between(xs, q25, q75, alpha=0.15, color=COLORS.get(s))
         ax.set_title(p)

@@ -16,10 +16,10 @@ and 50 trials. ``latency`` times ``study.ask()`` with a proposer that waits one 
 before it answers, against GPSampler's ask. ``endpoint`` runs the sampler against any
 OpenAI-compatible endpoint on the same problems, for users who have one::
 
-    python benchmarks/llm_bench.py mechanism --seeds 10 --jobs 2
-    python benchmarks/llm_bench.py latency
-    python benchmarks/llm_bench.py report
-    python benchmarks/llm_bench.py endpoint --base-url http://127.0.0.1:8000/v1 \\
+    python -m benchmarks.llm_bench mechanism --seeds 10 --jobs 2
+    python -m benchmarks.llm_bench latency
+    python -m benchmarks.llm_bench report
+    python -m benchmarks.llm_bench endpoint --base-url http://127.0.0.1:8000/v1 \\
         --model Qwen/Qwen2.5-7B-Instruct --seeds 3
 
 Results go to ``benchmarks/results/llm.json``; ``report`` writes the section
@@ -35,25 +35,25 @@ import json
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import optuna
+
+import hpo
+from benchmarks import _common
+from benchmarks.gp_problems import get_problem
+from hpo.llm import _prompts
+from hpo.samplers import GPSampler, LLMSampler
+from hpo.space import UnitCubeEncoder
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path[:0] = [str(HERE), str(ROOT)]
-
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-from gp_problems import get_problem  # noqa: E402
-
-import hpo  # noqa: E402
-from hpo.llm import _prompts  # noqa: E402
-from hpo.samplers import GPSampler, LLMSampler  # noqa: E402
-from hpo.space import UnitCubeEncoder  # noqa: E402
-
+PROG = "python -m benchmarks.llm_bench"  # how the recorded commands ran
 RESULTS = HERE / "results" / "llm.json"
 PROBLEMS = ("branin", "hartmann6", "hpobench-vehicle", "hpolib-parkinsons")
 PROPOSERS = ("good", "default", "garbage")
@@ -151,8 +151,7 @@ def mechanism(args: argparse.Namespace) -> None:
             _save({**_load(), "runs": results})
     data = _load()
     data["setting"] = {"seeds": args.seeds, "trials": args.trials, "jobs": args.jobs,
-                       "command": "python benchmarks/llm_bench.py mechanism "
-                                  f"--seeds {args.seeds} --jobs {args.jobs}",
+                       "command": f"{PROG} mechanism --seeds {args.seeds} --jobs {args.jobs}",
                        "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
     _save(data)
 
@@ -206,7 +205,7 @@ def latency(args: argparse.Namespace) -> None:
     data = _load()
     data["latency"] = {"wait_s": args.wait, "repeats": args.repeats, **out,
                        "prompt_chars": sizes,
-                       "command": f"python benchmarks/llm_bench.py latency --wait {args.wait}"}
+                       "command": f"{PROG} latency --wait {args.wait}"}
     _save(data)
 
 
@@ -234,7 +233,7 @@ def _save(data: dict[str, Any]) -> None:
 
 
 def _median(runs: list[dict[str, Any]], at: int) -> float:
-    return float(statistics.median(r["regret"][at - 1] for r in runs))
+    return float(_common.median(r["regret"][at - 1] for r in runs))
 
 
 def _p(a: list[dict[str, Any]], b: list[dict[str, Any]], at: int) -> float:
@@ -263,7 +262,8 @@ def render(data: dict[str, Any]) -> str:
     runs, setting = data["runs"], data["setting"]
     problems = [p for p in PROBLEMS if any(r["problem"] == p for r in runs)]
     gates = sorted({r.get("gate", 1.0) for r in runs if r["system"] != "hpo-gp"}, reverse=True)
-    commands = ", ".join(f"`python benchmarks/llm_bench.py mechanism --seeds {setting['seeds']} "
+    prog = setting["command"].split(" mechanism")[0]  # as the recorded run was started
+    commands = ", ".join(f"`{prog} mechanism --seeds {setting['seeds']} "
                          f"--jobs 1{'' if g == 1.0 else f' --gate {g:g}'}`" for g in gates)
     lines = [f"{commands} ({setting['seeds']} seeds, {setting['trials']} trials, "
              f"{setting['machine']}). Proposers are **scripted, not LLMs** (see the script): "
@@ -351,13 +351,7 @@ def _plot(data: dict[str, Any], path: Path) -> None:
 def report(args: argparse.Namespace) -> None:
     data = _load()
     text = render(data)
-    doc = ROOT / "docs" / "benchmarks.md"
-    page = doc.read_text()
-    start, end = "<!-- llm-results:start -->", "<!-- llm-results:end -->"
-    if start in page:
-        head, rest = page.split(start, 1)
-        page = head + start + "\n" + text + "\n" + end + rest.split(end, 1)[1]
-        doc.write_text(page)
+    _common.write_section(ROOT / "docs" / "benchmarks.md", "llm-results", text)
     _plot(data, ROOT / "docs" / "img" / "llm_regret.png")
     print(text)
 

@@ -13,8 +13,8 @@ The recommended configuration of each sweep (``study.best_params``) is then retr
 from scratch for 45 000 steps on three fresh training seeds (1001-1003), each scored by
 10 deterministic evaluation episodes; the table shows the mean over those.
 
-    python benchmarks/main_job_bench.py --seeds 5 --jobs 2      # about 40 min on 2 cores
-    python benchmarks/main_job_bench.py --systems freeze-thaw --merge   # one system again
+    python -m benchmarks.main_job_bench --seeds 5 --jobs 2      # about 40 min on 2 cores
+    python -m benchmarks.main_job_bench --systems freeze-thaw --merge   # one system again
 
 Writes ``benchmarks/results/main_job.json`` and the ``main-job`` section of
 ``docs/benchmarks.md``.
@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 RESULTS = ROOT / "benchmarks" / "results" / "main_job.json"
 BUDGET = 450_000
@@ -145,18 +144,17 @@ def main() -> None:
         wall += old.get("wall_s", 0.0)
     text = report(runs)
     print(text)
-    import schedulers_bench as sb
+    from benchmarks import _common
+    from benchmarks import schedulers_bench as sb
 
     env = sb.environment()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"env": env, "wall_s": wall, "runs": runs}, indent=1))
     if not args.no_doc:
-        v = ", ".join(f"{k} {x}" for k, x in env["versions"].items() if x)
-        sb.write_section("main-job", (
-            "## The main job: freeze-thaw against GPSampler + median pruner on PPO\n\n"
-            f"- command: `{env['command']}`\n- date: {env['date']}\n- machine: "
-            f"{env['machine']}\n- versions: python {env['python']}, {v}, git {env['git']}\n"
-            f"- {len(runs)} sweeps, {wall:.0f} s wall with --jobs {args.jobs}\n\n{text}"))
+        sb.write_section("main-job", "\n".join([
+            "## The main job: freeze-thaw against GPSampler + median pruner on PPO", "",
+            *_common.env_lines(env),
+            f"- {len(runs)} sweeps, {wall:.0f} s wall with --jobs {args.jobs}", "", text]))
 
 
 if __name__ == "__main__":

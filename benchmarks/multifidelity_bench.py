@@ -7,12 +7,12 @@ of ``benchmarks/lcground`` (4 simulated workers, each unit costing its curve's r
 time). The runs are those of ``schedulers_bench.py`` (same problems, policies and
 simulator); this script adds the systems, the wall-time view and its own results file.
 
-    python benchmarks/multifidelity_bench.py --quick               # smoke run, a few minutes
-    python benchmarks/multifidelity_bench.py --jobs 2              # 10 seeds, 4 problems
-    python benchmarks/multifidelity_bench.py --systems hpo-asha-gp,hpo-asha-mfgp-nocost \
+    python -m benchmarks.multifidelity_bench --quick               # smoke run, a few minutes
+    python -m benchmarks.multifidelity_bench --jobs 2              # 10 seeds, 4 problems
+    python -m benchmarks.multifidelity_bench --systems hpo-asha-gp,hpo-asha-mfgp-nocost \
         --problems mlp-digits,mf-hartmann6 --seeds 5 --merge       # ablations, merged in
-    python benchmarks/multifidelity_bench.py report                # tables/plots again
-    python benchmarks/multifidelity_bench.py overhead              # seconds per decision
+    python -m benchmarks.multifidelity_bench report                # tables/plots again
+    python -m benchmarks.multifidelity_bench overhead              # seconds per decision
 
 Writes ``benchmarks/results/multifidelity.json``, ``docs/img/multifidelity_<problem>.png``
 (regret against consumed resource and against simulated time) and the
@@ -35,11 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import _common
+from benchmarks import schedulers_bench as sb
+from benchmarks._common import med_iqr, quartiles
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import schedulers_bench as sb  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results" / "multifidelity.json"
 PROBLEMS = ("mlp-digits", "mlp-synth", "ppo-cartpole", "mf-hartmann6")
 PEERS = ("optuna-tpe-hyperband", "hpo-asha", "syne-bohb", "syne-asha-bore", "dehb", "smac-mf")
@@ -79,10 +79,8 @@ def _table(runs: list[dict[str, Any]], systems: list[str], checkpoints: list[flo
         cells, med[s] = [], []
         for c in checkpoints:
             reg = [at(r, c) for r in sr]
-            m = float(np.median(reg))
-            med[s].append(m)
-            q1, q3 = np.percentile(reg, [25, 75])
-            cells.append(f"{sb._fmt(m)} [{sb._fmt(q1)}, {sb._fmt(q3)}]")
+            med[s].append(quartiles(reg)[0])
+            cells.append(med_iqr(reg, sb._fmt))
         dec = sum(r["policy_s"] for r in sr) / max(1, sum(r["decisions"] for r in sr))
         rows.append([sb.LABELS.get(s, s), str(len(sr)), *cells,
                      f"{np.mean([r['jobs'] for r in sr]):.0f}", f"{dec * 1e3:.1f}"])
@@ -187,8 +185,7 @@ def plot(runs: list[dict[str, Any]], problems: list[str], systems: list[str], bu
             for ax, at in ((axes[0], lambda r, x, R=R: sb.regret_at(r, x * R)),
                            (axes[1], lambda r, x, unit=unit: regret_at_time(r, x * unit))):
                 reg = np.array([[at(r, x) for x in xs] for r in sr])
-                m = np.median(reg, 0)
-                q1, q3 = np.percentile(reg, [25, 75], axis=0)
+                m, q1, q3 = quartiles(reg, axis=0)
                 (line,) = ax.plot(xs, m, ls, label=sb.LABELS.get(s, s), lw=1.5)
                 ax.fill_between(xs, q1, q3, color=line.get_color(), alpha=0.1, lw=0)
                 pos = reg[np.isfinite(reg) & (reg > 0)]
@@ -309,12 +306,12 @@ def main(argv: list[str] | None = None) -> None:
         print(text)
         if not args.no_doc:
             env = sb.environment()
-            sb.write_section("mf-overhead", (
-                "### Multi-fidelity GP: time per decision\n\n"
-                f"- command: `{env['command']}`\n- date: {env['date']}\n- machine: "
-                f"{env['machine']}, torch threads 1 (hpo's default for the GP)\n\n"
+            head = _common.env_lines(env, ", torch threads 1 (hpo's default for the GP)",
+                                     with_versions=False)
+            sb.write_section("mf-overhead", "\n".join([
+                "### Multi-fidelity GP: time per decision", "", *head, "",
                 "Median of 5 suggestions, each after one more finished configuration "
-                "(warm-started fits); 5 parameters, 4 running trials:\n\n" + text))
+                "(warm-started fits); 5 parameters, 4 running trials:", "", text]))
         return
     if args.cmd == "report":
         data = json.loads(RESULTS.read_text())

@@ -14,11 +14,11 @@ plot to ``docs/img/pbt_<part>.png`` and its own section of ``docs/pbt_benchmarks
 * ``mo``: MO-PBT on the toy's score against its hyperparameter cost: hypervolume of the
   members' final front against random search and single-objective PBT.
 
-    python benchmarks/pbt_bench.py --quick             # smoke run of all parts, < 3 min
-    python benchmarks/pbt_bench.py toy --seeds 5
-    nice python benchmarks/pbt_bench.py ppo --seeds 5 --jobs 2
-    python benchmarks/pbt_bench.py mo --seeds 5
-    python benchmarks/pbt_bench.py all --seeds 5 --jobs 2
+    python -m benchmarks.pbt_bench --quick             # smoke run of all parts, < 3 min
+    python -m benchmarks.pbt_bench toy --seeds 5
+    nice python -m benchmarks.pbt_bench ppo --seeds 5 --jobs 2
+    python -m benchmarks.pbt_bench mo --seeds 5
+    python -m benchmarks.pbt_bench all --seeds 5 --jobs 2
 
 Not part of the ``hpo`` package, which never imports it.
 """
@@ -34,37 +34,41 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 import argparse
 import contextlib
-import datetime
 import json
 import logging
 import math
 import multiprocessing
 import platform
 import random
-import re
-import shlex
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
 
+import hpo
+from benchmarks import _common
+from benchmarks import pbt_problems as pp
+from benchmarks._common import (
+    command_line,
+    git_rev,
+    hpo_dirty,
+    machine,
+    med_range,
+    now,
+    table,
+    versions,
+)
+from benchmarks._common import median as _median
+from hpo import _attrs
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import pbt_problems as pp  # noqa: E402
-
-import hpo  # noqa: E402
-from hpo import _attrs  # noqa: E402
 
 DOC = ROOT / "docs" / "pbt_benchmarks.md"
 IMG = ROOT / "docs" / "img"
@@ -88,88 +92,25 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 
 # -- reporting helpers ----------------------------------------------------------------------
 
-def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cols = list(zip(headers, *rows, strict=False)) if rows else [(h,) for h in headers]
-    widths = [max(len(str(c)) for c in col) for col in cols]
-
-    def line(cells: list[Any]) -> str:
-        return "| " + " | ".join(str(c).rjust(widths[i]) if i else str(c).ljust(widths[i])
-                                 for i, c in enumerate(cells)) + " |"
-
-    sep = "|" + "|".join(("-" * (w + 1) + ":") if i else ("-" * (w + 2))
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(headers), sep, *[line(r) for r in rows]])
-
-
-def med_range(xs: Sequence[float], fmt: str = "{:.4f}") -> str:
-    xs = [x for x in xs if x is not None and math.isfinite(x)]
-    if not xs:
-        return "-"
-    return f"{fmt.format(statistics.median(xs))} [{fmt.format(min(xs))}, {fmt.format(max(xs))}]"
-
-
-def _median(xs: Sequence[float]) -> float:
-    return statistics.median(xs) if xs else math.nan
-
-
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if math.isfinite(a) and math.isfinite(b) and b > 0 else "-"
 
 
-def _run(cmd: list[str]) -> str:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=5, cwd=ROOT)
-        return out.stdout.strip()
-    except Exception:
-        return ""
-
-
 def env_lines(extra: dict[str, str] | None = None) -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                cpu = ln.split(":", 1)[1].strip()
-                break
-    vs = []
-    for pkg in ("hpo", "optuna", "torch", "botorch", "gpytorch", "numpy", "scipy", "ray",
-                "scikit-learn", "gymnasium"):
-        try:
-            vs.append(f"{pkg} {version(pkg)}")
-        except PackageNotFoundError:
-            vs.append(f"{pkg} -")
-    dirty = " (uncommitted changes under hpo/)" if _run(
-        ["git", "status", "--porcelain", "--", "hpo"]) else ""
+    vs = versions(("hpo", "optuna", "torch", "botorch", "gpytorch", "numpy", "scipy", "ray",
+                   "scikit-learn", "gymnasium"))
+    dirty = " (uncommitted changes under hpo/)" if hpo_dirty() else ""
     load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    lines = [f"machine: {cpu}, {os.cpu_count()} logical cores "
-             f"({len(os.sched_getaffinity(0))} usable), {platform.system()} {platform.machine()};"
-             f" load average at the end {load}",
-             f"versions: python {platform.python_version()}, " + ", ".join(vs),
-             f"commit: {_run(['git', 'rev-parse', '--short', 'HEAD']) or 'unknown'}{dirty}"]
+    lines = [f"machine: {machine()}; load average at the end {load}",
+             f"versions: python {platform.python_version()}, "
+             + ", ".join(f"{k} {v}" for k, v in vs.items()),
+             f"commit: {git_rev() or 'unknown'}{dirty}"]
     lines += [f"{k}: {v}" for k, v in (extra or {}).items()]
     return lines
 
 
-def command_line() -> str:
-    argv = list(sys.argv)
-    with contextlib.suppress(ValueError):
-        argv[0] = os.path.relpath(argv[0], ROOT)
-    return "python " + " ".join(shlex.quote(a) for a in argv)
-
-
-def now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def write_section(name: str, body: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else DOC_HEADER
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    pat = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = pat.sub(lambda _m: block, text, count=1) if pat.search(text) else \
-        text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text)
+    _common.write_section(DOC, name, body, DOC_HEADER)
 
 
 def header_lines(title: str, setting: str, extra: dict[str, str] | None = None) -> list[str]:
@@ -434,8 +375,8 @@ def toy_report(res: dict[str, Any], ray_init_s: float | None, out_png: Path,
     for num, den in (("hpo-pbt", "ray-pbt"), ("hpo-pb2", "ray-pb2"), ("hpo-pbt", "random"),
                      ("hpo-pb2", "random"), ("hpo-pbt", "fixed")):
         if num in best and den in best:
-            a = statistics.median(1.2 - b for b in best[num])
-            b = statistics.median(1.2 - b for b in best[den])
+            a = _median(1.2 - b for b in best[num])
+            b = _median(1.2 - b for b in best[den])
             ratio_rows.append([f"{LABELS[num]} / {LABELS[den]}", f"{a / b:.3f}x"])
     t2 = table(["median regret ratio (< 1: first is better)", "ratio"], ratio_rows)
 
@@ -625,7 +566,7 @@ def ppo_report(res: dict[str, Any], out_png: Path, part_wall: float, jobs: int) 
     for a in ("hpo-pbt", "hpo-pb2"):
         if a in best and "hpo-gp" in best:
             ratio.append([f"{LABELS[a]} / {LABELS['hpo-gp']}",
-                          f"{statistics.median(best[a]) / statistics.median(best['hpo-gp']):.2f}x",
+                          f"{_median(best[a]) / _median(best['hpo-gp']):.2f}x",
                           f"{sum(x > y for x, y in zip(best[a], best['hpo-gp'], strict=True))}"
                           f"/{len(best[a])}"])
     t2 = table(["median best ratio (> 1: first is better)", "ratio", "seeds won"], ratio)
@@ -760,7 +701,7 @@ def mo_report(res: dict[str, Any], out_png: Path, part_wall: float) -> str:
             for s in order]
     t1 = table(["system", "hypervolume of the final members", "members at 40", "steps"], rows)
     ratio = [[f"{LABELS['hpo-mopbt']} / {LABELS[s]}",
-              f"{statistics.median(hv['hpo-mopbt']) / statistics.median(hv[s]):.3f}x",
+              f"{_median(hv['hpo-mopbt']) / _median(hv[s]):.3f}x",
               f"{sum(a > b for a, b in zip(hv['hpo-mopbt'], hv[s], strict=True))}/{len(hv[s])}"]
              for s in order if s != "hpo-mopbt"]
     t2 = table(["median HV ratio (> 1: MOPBT better)", "ratio", "seeds won"], ratio)

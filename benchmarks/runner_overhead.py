@@ -22,9 +22,9 @@ k-th completion / the time between the k-th and the last completion (start-up
 excluded, taken from the trials' completion times). Ray's own start-up (``ray.init``)
 is timed once and excluded from both.
 
-    python benchmarks/runner_overhead.py                       # everything, ~10 min
-    python benchmarks/runner_overhead.py --quick               # smoke test, < 2 min
-    python benchmarks/runner_overhead.py --workers 1,2 --storages sqlite,journal \\
+    python -m benchmarks.runner_overhead                       # everything, ~10 min
+    python -m benchmarks.runner_overhead --quick               # smoke test, < 2 min
+    python -m benchmarks.runner_overhead --workers 1,2 --storages sqlite,journal \\
         --systems hpo-process,optuna --trials 60
 
 The full run prints its tables, writes ``docs/img/runner_overhead.png`` and replaces its
@@ -42,10 +42,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import re
-import shlex
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,10 +49,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
-if str(BENCH_DIR) not in sys.path:  # runner_objective, when imported from elsewhere
-    sys.path.insert(0, str(BENCH_DIR))
+from benchmarks._common import (
+    command_line,
+    git_rev,
+    machine,
+    median,
+    now,
+    table,
+    versions,
+    write_section,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SECTION = "runner-overhead"
 POSTGRES_URL = os.environ.get("HPO_TEST_POSTGRES_URL",
@@ -114,7 +118,7 @@ def _completion_times(study: Any) -> list[float]:
 def _delete(name: str, url: str) -> None:
     import optuna
 
-    from hpo.study import resolve_storage
+    from hpo.storages import resolve_storage
 
     with contextlib.suppress(Exception):
         optuna.delete_study(study_name=name, storage=resolve_storage(url))
@@ -123,9 +127,9 @@ def _delete(name: str, url: str) -> None:
 def run_hpo(system: str, storage: str, k: int, n: int, tmp: Path,
             objective: str = "decorated") -> dict[str, Any]:
     import optuna
-    from runner_objective import OBJECTIVES
 
     import hpo
+    from benchmarks.runner_objective import OBJECTIVES
 
     isolation = "none" if system == "hpo-thread" else "process"
     backend = "ray" if system == "hpo-ray" else "local"
@@ -146,9 +150,9 @@ def run_hpo(system: str, storage: str, k: int, n: int, tmp: Path,
 def run_optuna(storage: str, k: int, n: int, tmp: Path,
                objective: str = "decorated") -> dict[str, Any]:
     import optuna
-    from runner_objective import OBJECTIVES
 
-    from hpo.study import resolve_storage
+    from benchmarks.runner_objective import OBJECTIVES
+    from hpo.storages import resolve_storage
 
     name = _unique("optuna", storage, k)
     url = _url(storage, tmp, name)
@@ -170,7 +174,8 @@ def run_tune(k: int, n: int, tmp: Path) -> dict[str, Any]:
     import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
-    from runner_objective import tune_trainable
+
+    from benchmarks.runner_objective import tune_trainable
 
     name = _unique("ray-tune", "tune", k)
     t0 = time.time()
@@ -193,14 +198,14 @@ _ray_started: float | None = None
 
 def start_ray(max_workers: int) -> float:
     """Start a local Ray instance once, with a CPU per worker (logical CPUs: the machine
-    may have fewer cores) and this directory on the workers' path; its start-up time."""
+    may have fewer cores) and the repository root (``benchmarks``) on the workers' path; its
+    start-up time."""
     global _ray_started
     if _ray_started is None:
         import ray
 
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # quiet Tune's console
-        path = os.pathsep.join(p for p in (str(BENCH_DIR), str(ROOT),
-                                           os.environ.get("PYTHONPATH", "")) if p)
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         t = time.time()
         ray.init(num_cpus=max(max_workers, 1), include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"PYTHONPATH": path}})
@@ -293,7 +298,7 @@ def _median(reps: list[dict[str, Any]]) -> dict[str, Any]:
     out = dict(ok[len(ok) // 2])
     for key in ("wall", "total", "first", "steady"):
         vals = [r[key] for r in ok if r.get(key) is not None]
-        out[key] = statistics.median(vals) if vals else None
+        out[key] = median(vals) if vals else None
     out["repeats"] = len(ok)
     return out
 
@@ -312,18 +317,6 @@ def _f(v: float | None, digits: int = 1) -> str:
 
 
 # -- tables, figure, document ------------------------------------------------------------
-
-
-def md_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
-
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                                 for i, (c, w) in enumerate(zip(cells, widths, strict=True))) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":"
-                         for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
 
 
 def _rows(results: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -358,7 +351,7 @@ def tables(results: list[dict[str, Any]], workers: list[int], storages: list[str
                 cells.append("error" if r is not None and "error" in r
                              else _f(r.get(key) if r else None))
             body.append([lab, *cells])
-        out.append(md_table([title, *(f"k={k}" for k in workers)], body))
+        out.append(table([title, *(f"k={k}" for k in workers)], body))
     for key, title in (("total", "ratio to Optuna, whole call"),
                        ("steady", "ratio to Optuna, steady")):
         body = []
@@ -374,7 +367,7 @@ def tables(results: list[dict[str, Any]], workers: list[int], storages: list[str
                 cells.append(f"{v / rv:.2f}x" if v and rv else "-")
             body.append([lab, *cells])
         if body:
-            out.append(md_table([title, *(f"k={k}" for k in workers)], body))
+            out.append(table([title, *(f"k={k}" for k in workers)], body))
     body = []
     for lab, (s, st) in zip(label, rows, strict=True):
         cells = []
@@ -383,7 +376,7 @@ def tables(results: list[dict[str, Any]], workers: list[int], storages: list[str
             cells.append(f"{_f(r.get('first'), 2)} / {_f(r.get('wall'), 1)}"
                          if r and "error" not in r else "-")
         body.append([lab, *cells])
-    out.append(md_table(["s to first trial / s in all", *(f"k={k}" for k in workers)], body))
+    out.append(table(["s to first trial / s in all", *(f"k={k}" for k in workers)], body))
     errors = [r for r in results if "error" in r or r.get("failed")]
     if errors:
         out.append("\n".join(f"- {_describe(r)}" for r in errors))
@@ -463,23 +456,6 @@ def plot(results: list[dict[str, Any]], workers: list[int], storages: list[str],
     plt.close(fig)
 
 
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "-"
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                return ln.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def _postgres_version() -> str:
     try:
         import sqlalchemy
@@ -493,42 +469,27 @@ def _postgres_version() -> str:
         return "-"
 
 
-def _git_rev() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=ROOT)
-        return out.stdout.strip() or "unknown"
-    except Exception:
-        return "unknown"
-
-
 def section(args: argparse.Namespace, results: list[dict[str, Any]], info: dict[str, Any],
             png: Path, doc: Path) -> str:
     import sqlite3
 
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - non-Linux
-        usable = os.cpu_count() or 1
-    argv = [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]
-    versions = ", ".join(
+    vs = ", ".join(
         [f"python {platform.python_version()}"]
-        + [f"{d} {_version(d)}" for d in ("hpo", "optuna", "ray", "sqlalchemy",
-                                          "psycopg2-binary")]
+        + [f"{d} {v}" for d, v in versions(("hpo", "optuna", "ray", "sqlalchemy",
+                                             "psycopg2-binary")).items()]
         + [f"sqlite {sqlite3.sqlite_version}"]
         + ([f"PostgreSQL server {_postgres_version()}"] if "postgresql" in args.storages
            else [])
-        + [f"git {_git_rev()}"])
+        + [f"git {git_rev() or 'unknown'}"])
     la, lb = info["load_before"], info["load_after"]
     lines = [
         "## Runner: scheduling overhead",
         "",
-        f"- command: `{info.get('command') or _command(argv)}`",
-        f"- date: {info.get('date') or _now()}",
-        f"- machine: {_cpu_model()}, {os.cpu_count()} logical cores ({usable} usable), "
-        f"{platform.system()} {platform.machine()}; shared with other jobs: load average "
+        f"- command: `{info.get('command') or command_line()}`",
+        f"- date: {info.get('date') or now()}",
+        f"- machine: {machine()}; shared with other jobs: load average "
         f"{la[0]:.1f} before, {lb[0]:.1f} after (1 min)",
-        f"- versions: {versions}",
+        f"- versions: {vs}",
         "- setting: objective "
         + ("`@hpo.objective def f(x=hpo.uniform(-1, 1)): return x * x` (the declared space "
            "is sampled by hpo's worker loop, by Optuna in its worker thread)"
@@ -575,35 +536,6 @@ def section(args: argparse.Namespace, results: list[dict[str, Any]], info: dict[
         "trials: treat it as rough; its whole-call rate includes setting up the experiment",
     ]
     return "\n".join(lines)
-
-
-def _command(argv: list[str]) -> str:
-    return "python " + " ".join(shlex.quote(a) for a in argv)
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def write_section(doc: Path, name: str, body: str) -> None:
-    """Replace (or append) this benchmark's marked block, leaving the rest of the file."""
-    import fcntl
-
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    with open(doc, "a+") as fh:  # other benchmarks write other sections of this file
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        text = fh.read() or DOC_HEADER
-        pat = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-        if pat.search(text):
-            text = pat.sub(lambda _m: block, text, count=1)
-        else:
-            text = text.rstrip() + "\n\n" + block + "\n"
-        fh.seek(0)
-        fh.truncate()
-        fh.write(text if text.endswith("\n") else text + "\n")
 
 
 # -- command line ------------------------------------------------------------------------
@@ -686,8 +618,7 @@ def main(argv: list[str] | None = None) -> int:
             setattr(args, key, val)
     else:
         started = time.time()
-        info = {"command": _command([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]),
-                "date": _now()}
+        info = {"command": command_line(), "date": now()}
         with tempfile.TemporaryDirectory(prefix="runner-overhead-") as tmp:
             results, more = run_all(args, Path(tmp))
         info.update(more)
@@ -698,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     title = (f"{args.trials} trivial trials ({args.tune_trials} for Tune), "
              f"{os.cpu_count()} cores, {_dt.date.today()}")
     plot(results, args.workers, args.storages, args.png, title)
-    write_section(args.doc, SECTION, section(args, results, info, args.png, args.doc))
+    write_section(args.doc, SECTION, section(args, results, info, args.png, args.doc),
+                  DOC_HEADER)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         settings = {k: getattr(args, k) for k in ("workers", "storages", "systems", "trials",

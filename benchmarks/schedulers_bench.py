@@ -14,13 +14,13 @@ max_resource.  Systems:
   ``SuccessiveHalving``, ``Hyperband``, ``IDHB``, ``OneEpoch``); a missing class is
   skipped with a note.
 
-    python benchmarks/schedulers_bench.py --quick          # smoke run, < 2 min
-    python benchmarks/schedulers_bench.py                  # 10 seeds, every problem
-    python benchmarks/schedulers_bench.py run --seeds 10 --problems mlp-digits,mf-hartmann6 \
+    python -m benchmarks.schedulers_bench --quick          # smoke run, < 2 min
+    python -m benchmarks.schedulers_bench                  # 10 seeds, every problem
+    python -m benchmarks.schedulers_bench run --seeds 10 --problems mlp-digits,mf-hartmann6 \
         --systems hpo-asha,optuna-random-sha --jobs 2
-    python benchmarks/schedulers_bench.py overhead         # per-decision cost at ~1000 trials
-    python benchmarks/schedulers_bench.py deepen           # IDHB 16 -> 32 vs Hyperband at 32
-    python benchmarks/schedulers_bench.py report           # tables/plots/doc again from the json
+    python -m benchmarks.schedulers_bench overhead         # per-decision cost at ~1000 trials
+    python -m benchmarks.schedulers_bench deepen           # IDHB 16 -> 32 vs Hyperband at 32
+    python -m benchmarks.schedulers_bench report           # tables/plots/doc again from the json
 
 Writes ``benchmarks/results/schedulers.json`` (``schedulers_overhead.json``) and one plot
 per problem, ``docs/img/schedulers_<problem>.png``; prints the tables (markdown).  Not part
@@ -35,14 +35,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
-import datetime
 import inspect
 import json
 import logging
-import platform
 import re
 import statistics
-import subprocess
 import sys
 import time
 import warnings
@@ -53,12 +50,13 @@ from typing import Any
 import numpy as np
 import optuna
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks import _common
+from benchmarks import lcground as lc
+from benchmarks._common import med_iqr, quartiles
+from benchmarks.lcground.peers import DEHBPolicy, SMACPolicy, SyneTuneASHA
+from benchmarks.lcground.peers import available as peers_available
 
-import lcground as lc  # noqa: E402
-from lcground.peers import DEHBPolicy, SMACPolicy, SyneTuneASHA  # noqa: E402
-from lcground.peers import available as peers_available  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = ROOT / "benchmarks" / "results"
 IMG = ROOT / "docs" / "img"
@@ -273,10 +271,7 @@ def _ratio(a: float, b: float) -> str:
 
 
 def _md(header: list[str], rows: list[list[str]]) -> str:
-    w = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
-    line = lambda r: "| " + " | ".join(str(x).ljust(n) for x, n in zip(r, w, strict=True)) + " |"  # noqa: E731
-    return "\n".join([line(header), "|" + "|".join("-" * (n + 2) for n in w) + "|",
-                      *map(line, rows)])
+    return _common.table(header, rows, align="left")
 
 
 def report(runs: list[dict[str, Any]], checkpoints: list[float], problems: list[str],
@@ -297,10 +292,8 @@ def report(runs: list[dict[str, Any]], checkpoints: list[float], problems: list[
             cells, med[s] = [], []
             for c in checkpoints:
                 reg = [regret_at(r, c * R) for r in sr]
-                m = float(np.median(reg))
-                med[s].append(m)
-                q1, q3 = np.percentile(reg, [25, 75])
-                cells.append(f"{_fmt(m)} [{_fmt(q1)}, {_fmt(q3)}]")
+                med[s].append(quartiles(reg)[0])
+                cells.append(med_iqr(reg, _fmt))
             jobs = statistics.fmean(r["jobs"] for r in sr)
             dec = sum(r["policy_s"] for r in sr) / max(1, sum(r["decisions"] for r in sr))
             util = statistics.fmean(r["utilisation"] for r in sr)
@@ -358,8 +351,7 @@ def plot(runs: list[dict[str, Any]], problems: list[str], systems: list[str], bu
             if not sr:
                 continue
             reg = np.array([[regret_at(r, x * R) for x in xs] for r in sr])
-            m = np.median(reg, 0)
-            q1, q3 = np.percentile(reg, [25, 75], axis=0)
+            m, q1, q3 = quartiles(reg, axis=0)
             ls = "-" if s.startswith("hpo") else "--"
             (line,) = ax.plot(xs, m, ls, label=f"{LABELS.get(s, s)}", lw=1.6)
             ax.fill_between(xs, q1, q3, color=line.get_color(), alpha=0.12, lw=0)
@@ -382,23 +374,9 @@ def plot(runs: list[dict[str, Any]], problems: list[str], systems: list[str], bu
 
 
 def environment() -> dict[str, Any]:
-    import importlib.metadata as md
-
-    versions = {}
-    for pkg in ("hpo", "optuna", "numpy", "scikit-learn", "botorch", "syne-tune", "dehb"):
-        try:
-            versions[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            versions[pkg] = None
-    try:
-        git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                             capture_output=True, text=True).stdout.strip()
-    except OSError:
-        git = None
-    return {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": "python " + " ".join(sys.argv), "git": git,
-            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-            "python": platform.python_version(), "versions": versions}
+    """The run's record (date, command, git, machine, versions) kept in its results file."""
+    return _common.environment(("hpo", "optuna", "numpy", "scikit-learn", "botorch",
+                                "syne-tune", "dehb"))
 
 
 DOC = ROOT / "docs" / "benchmarks.md"  # its sections; the ground itself: docs/lc_ground.md
@@ -407,25 +385,15 @@ DOC = ROOT / "docs" / "benchmarks.md"  # its sections; the ground itself: docs/l
 def write_section(name: str, body: str, path: Path = DOC) -> None:
     """Replace ``<!-- name:start -->`` .. ``<!-- name:end -->`` of ``path`` (appended if
     absent); the rest of the file is left alone."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = path.read_text() if path.exists() else ""
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    if start in text and end in text:
-        a, b = text.index(start), text.index(end) + len(end)
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    _common.write_section(path, name, body)
 
 
 def _section(title: str, env: dict[str, Any], setting: str, text: str,
              images: list[Path]) -> str:
-    v = ", ".join(f"{k} {x}" for k, x in env["versions"].items() if x)
     imgs = "\n".join(f"![{p.stem}](img/{p.name})" for p in images)
-    return (f"## {title}\n\n- command: `{env['command']}`\n- date: {env['date']}\n"
-            f"- machine: {env['machine']} (shared with other work; simulated time and "
-            f"resource do not depend on it)\n- versions: python {env['python']}, {v}, "
-            f"git {env['git']}\n- setting: {setting}\n\n{imgs}\n\n{text}\n")
+    head = _common.env_lines(env, " (shared with other work; simulated time and resource do "
+                                  "not depend on it)")
+    return "\n".join([f"## {title}", "", *head, f"- setting: {setting}", "", imgs, "", text, ""])
 
 
 def cmd_run(args: argparse.Namespace) -> None:

@@ -16,8 +16,8 @@ Writes the section ``<!-- tuning-value:start -->`` ... ``<!-- tuning-value:end -
 docs/benchmarks.md (other sections are left alone), docs/img/tuning_value.png and
 benchmarks/results/tuning_value.json.
 
-    python benchmarks/tuning_value.py                 # about 18 minutes on 2 busy CPU cores
-    python benchmarks/tuning_value.py --quick         # a smoke run, < 2 minutes, no doc update
+    python -m benchmarks.tuning_value                 # about 18 minutes on 2 busy CPU cores
+    python -m benchmarks.tuning_value --quick         # a smoke run, < 2 minutes, no doc update
 """
 
 from __future__ import annotations
@@ -27,10 +27,7 @@ import json
 import math
 import os
 import platform
-import re
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -42,6 +39,8 @@ import optuna
 import torch
 
 import hpo
+from benchmarks import _common
+from benchmarks._common import command_line, now
 from hpo.space import default_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,8 +151,8 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, total: float
     lines = [
         "## Value of tuning and separability of the ready objectives "
         "(`benchmarks/tuning_value.py`)", "",
-        "```bash", "pip install -e '.[rl,llm,plot]'", _command(), "```", "",
-        f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {total / 60:.1f} min; "
+        "```bash", "pip install -e '.[rl,dpo,plot]'", command_line(), "```", "",
+        f"Run {now()} in {total / 60:.1f} min; "
         f"machine: {os.cpu_count()} logical cores, {platform.processor() or platform.machine()}, "
         f"torch {torch.__version__} on 1 thread, optuna {optuna.__version__}, "
         "shared with other jobs (timings are indicative only).", "",
@@ -191,11 +190,6 @@ def render(results: list[dict[str, Any]], args: argparse.Namespace, total: float
     return "\n".join(lines)
 
 
-def _command() -> str:
-    argv = [os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]]
-    return "python " + " ".join(shlex.quote(a) for a in argv)
-
-
 def plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -221,14 +215,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 
 def write_section(doc: Path, body: str) -> None:
     """Replace or append our marked section; the rest of the file is left as it is."""
-    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
-    block = f"{start}\n{body.rstrip()}\n{end}"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    pat = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    text = pat.sub(lambda _m: block, text, count=1) if pat.search(text) else (
-        text.rstrip() + "\n\n" + block + "\n")
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text)
+    _common.write_section(doc, SECTION, body, "# Benchmarks\n")
 
 
 def main() -> None:

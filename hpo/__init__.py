@@ -46,8 +46,8 @@ _LAZY = {
     **dict.fromkeys(("Study", "create_study", "load_study"), "hpo.study"),
 }
 # Subpackages reachable as attributes after ``import hpo`` (as ``optuna.samplers`` is).
-_SUBMODULES = ("artifacts", "cli", "continuation", "integrations", "llm", "runner", "samplers",
-               "space", "study", "surrogates")
+_SUBMODULES = ("artifacts", "cli", "continuation", "exceptions", "integrations", "llm", "runner",
+               "samplers", "space", "storages", "study", "surrogates")
 
 
 def __getattr__(name: str) -> Any:

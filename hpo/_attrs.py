@@ -1,4 +1,7 @@
-"""Names of the system attributes hpo stores on Optuna studies and trials (one place)."""
+"""Names of the system attributes hpo stores on Optuna studies and trials (one place).
+
+A leaf module: it imports nothing from hpo.
+"""
 
 # study
 ARTIFACT_STORE = "hpo:artifact_store"  # URL of the checkpoint store (hpo.artifacts)
@@ -7,6 +10,15 @@ CLEANED = "hpo:cleaned"  # numbers of the trials whose checkpoints `hpo clean` r
 MAX_RESOURCE = "hpo:max_resource"  # resource a plain trial trains for
 SCHEDULER_LADDER = "hpo:scheduler:ladder"  # [min_resource, max_resource, eta] it started with
 SCHEDULER_MAX = "hpo:scheduler:max_resource"  # a scheduler's maximum resource, once deepened
+
+# study: search space and samplers
+SPACE_HINTS = "hpo:space:hints"  # {param: {"default", "scale"}} of hpo's helpers (hpo.space)
+CARBS = "hpo:carbs"  # {"cost": <cost mode>} of the study's CARBS sampler
+LLM_WARM_START = "hpo:llm:warm_start"  # the LLM sampler's zero-shot configurations
+
+# trial: Optuna's own (the parameters a trial is given before it samples; Optuna reads
+# them from the trial's system attributes after ``BaseSampler.before_trial``)
+FIXED_PARAMS = "fixed_params"
 
 # trial: continuation
 PARENT = "hpo:parent"  # number of the trial this one continues
@@ -25,6 +37,12 @@ RUNG = "hpo:rung"  # index of the rung the segment trains up to
 MEMBER = "hpo:member"  # population-based training: the member a segment belongs to
 EXPLOIT = "hpo:exploit"  # id of the member whose checkpoint this segment copied
 SEGMENT_OF = (CONFIG, BRACKET, RUNG, MEMBER, EXPLOIT)  # what a retry of a segment keeps
+
+# trial: model-based samplers
+PENDING_PARAMS = "hpo:gp:params"  # prefix of ":<i>" chunks: the relative params of a running
+# trial, JSON, so other workers' models see it as pending (hpo.samplers._pending)
+CARBS_KIND = "hpo:carbs:kind"  # how CARBS chose it: "random" | "resample" | "model" | "fallback"
+LLM = "hpo:llm"  # what the LLM sampler did for the trial (source, fallback, ...)
 
 # trial: failures
 FAIL_REASON = "hpo:fail_reason"

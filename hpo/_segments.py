@@ -34,11 +34,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
+from hpo._typing import Number
 
 __all__ = ["best_trial", "best_trials", "chains", "config_ids", "consumed", "reached_trials",
            "segment"]
-
-Number = int | float
 
 
 def segment(trial: FrozenTrial) -> tuple[Number, Number] | None:

@@ -49,7 +49,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from optuna.artifacts.exceptions import ArtifactNotFound
+from hpo.exceptions import ArtifactNotFound
+from hpo.storages import mask_url
 
 __all__ = ["CheckpointStore", "FileStore", "GCSStore", "S3Store", "StoredObject", "adopt",
            "open_store"]
@@ -663,8 +664,6 @@ _S3_QUERY = ("endpoint_url", "region", "part_size")
 
 
 def _masked(url: str) -> str:
-    from hpo.study import mask_url
-
     return mask_url(url)
 
 

@@ -37,28 +37,30 @@ by :func:`clean` (``hpo clean``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
-import torch
 from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 
-from hpo import _attrs
-from hpo.artifacts import TORN_AFTER, ArtifactNotFound, CheckpointStore, FileStore
+from hpo import _attrs, _segments, artifacts
+from hpo._typing import Number
+from hpo.artifacts import TORN_AFTER, CheckpointStore, FileStore
+from hpo.exceptions import ArtifactNotFound
+from hpo.storages import hpo_home
 
-__all__ = ["Cleanup", "budget", "checkpoint", "checkpoint_of", "clean", "extend", "lineage",
-           "resume", "set_budget"]
+__all__ = ["Cleanup", "budget", "checkpoint", "checkpoint_of", "checkpoint_store", "clean",
+           "extend", "lineage", "resume", "set_budget", "still_needed"]
 
 _log = logging.getLogger(__name__)
-
-Number = int | float
 
 
 def _locate(trial: Trial | FrozenTrial, study: optuna.Study | None) -> tuple[BaseStorage, int, int]:
@@ -76,16 +78,12 @@ def _trial_attrs(storage: BaseStorage, trial_id: int) -> dict[str, Any]:
     return storage.get_trial_system_attrs(trial_id)
 
 
-def _store(storage: BaseStorage, study_id: int) -> CheckpointStore:
+def checkpoint_store(storage: BaseStorage, study_id: int) -> CheckpointStore:
     """The study's checkpoint store; a plain optuna study gets the default directory,
     recorded for the other workers."""
-    from hpo import artifacts
-
     attrs = storage.get_study_system_attrs(study_id)
     url = attrs.get(_attrs.ARTIFACT_STORE) or attrs.get(_attrs.ARTIFACT_DIR)  # older studies
     if url is None:
-        from hpo.study import hpo_home
-
         url = str((hpo_home() / "artifacts").resolve())
         storage.set_study_system_attr(study_id, _attrs.ARTIFACT_STORE, url)
     return artifacts.of_study(url, storage, study_id)
@@ -165,9 +163,11 @@ def checkpoint(trial: Trial | None, state: Any, *, step: Number | None = None) -
     if not isinstance(trial, Trial):
         raise TypeError(f"trial: expected a running optuna Trial, got {type(trial).__name__}")
     storage, study_id, tid = _locate(trial, None)
-    store = _store(storage, study_id)
+    store = checkpoint_store(storage, study_id)
     _remove_torn(store)
     artifact_id = str(uuid.uuid4())
+    import torch  # here, not at the top: hpo.budget and the schedulers need no torch
+
     with store.open_writer(artifact_id) as f:  # all of it or nothing; raises if it fails
         try:
             torch.save(state, f)
@@ -219,6 +219,8 @@ def checkpoint_of(attrs: dict[str, Any]) -> tuple[str, Number | None] | None:
 
 
 def _load(store: CheckpointStore, artifact_id: str, map_location: Any) -> Any:
+    import torch  # here, not at the top: hpo.budget and the schedulers need no torch
+
     with store.open_reader(artifact_id) as f:  # seekable; object stores read byte ranges
         return torch.load(f, map_location=map_location, weights_only=False)
 
@@ -227,7 +229,7 @@ def load_checkpoint(study: optuna.Study, trial_number: int, *, map_location: Any
     """The latest checkpoint of trial ``trial_number``, or ``None`` if it never saved one."""
     storage, study_id = study._storage, study._study_id
     tid = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
-    store = _store(storage, study_id)
+    store = checkpoint_store(storage, study_id)
     for _ in range(3):  # the trial may replace its checkpoint while we read it
         latest = checkpoint_of(_trial_attrs(storage, tid))
         if latest is None:
@@ -318,7 +320,7 @@ def extend(study: optuna.Study, trial_number: int, *, stop: Number) -> int:
                          f"reached, got {stop!r}")
     template = create_trial(
         state=TrialState.WAITING,
-        system_attrs={"fixed_params": dict(parent.params), _attrs.PARENT: trial_number,
+        system_attrs={_attrs.FIXED_PARAMS: dict(parent.params), _attrs.PARENT: trial_number,
                       _attrs.START: reached, _attrs.STOP: stop},
     )
     new_id = storage.create_new_trial(study_id, template_trial=template)
@@ -336,7 +338,66 @@ class Cleanup:
     kept: int = 0  # checkpoints a trial may still resume or exploit
 
 
-_SUPERSEDED_GRACE = 60.0  # seconds: a decision in another process may have read just before
+SUPERSEDED_GRACE = 60.0  # seconds: a decision in another process may have read just before
+
+
+def still_needed(trials: Sequence[FrozenTrial], *, now: float | None = None,
+                 grace: float | None = None) -> set[int]:
+    """Numbers of the trials whose checkpoints some trial may still resume or copy.
+
+    The one rule behind :func:`clean` and the population samplers' removal of
+    checkpoints as they go. A trial's checkpoint is needed while
+
+    - the trial runs, or a running or waiting trial continues or retries it;
+    - nothing superseded it: no finished trial that saved a checkpoint continues it (a
+      promotion, an exploit, an extension, a retry), and no later segment of the same
+      PBT member finished, more than ``grace`` seconds ago (default
+      :data:`SUPERSEDED_GRACE`: a decision in another process may have read the study
+      just before);
+    - it is a PBT segment at or above the resource of the member furthest behind, which
+      may still copy it (members are compared at equal resource).
+
+    Example:
+        >>> import optuna
+        >>> from optuna.trial import create_trial
+        >>> study = optuna.create_study()
+        >>> for attrs in ({"hpo:stop": 1, "hpo:checkpoint": "a"},
+        ...               {"hpo:stop": 3, "hpo:parent": 0, "hpo:checkpoint": "b"}):
+        ...     study.add_trial(create_trial(value=1.0, system_attrs=attrs))
+        >>> sorted(still_needed(study.trials, grace=0.0))  # trial 1 superseded trial 0
+        [1]
+    """
+    now = time.time() if now is None else now
+    grace = SUPERSEDED_GRACE if grace is None else grace
+    def settled(t: FrozenTrial) -> bool:
+        return t.state in (TrialState.COMPLETE, TrialState.PRUNED) \
+            and checkpoint_of(t.system_attrs) is not None and t.datetime_complete is not None \
+            and now - t.datetime_complete.timestamp() > grace
+
+    needed = {t.number for t in trials if t.state == TrialState.RUNNING}
+    superseded: set[int] = set()
+    segments: dict[Any, list[FrozenTrial]] = {}  # PBT member -> its finished segments
+    for t in trials:
+        a = t.system_attrs
+        if t.state in (TrialState.RUNNING, TrialState.WAITING):
+            needed.update(a[k] for k in (_attrs.PARENT, _attrs.RETRY_OF) if a.get(k) is not None)
+        if a.get(_attrs.PARENT) is not None and settled(t):
+            superseded.add(a[_attrs.PARENT])
+        if _attrs.MEMBER in a:
+            segments.setdefault(a[_attrs.MEMBER], [])
+            if t.state == TrialState.COMPLETE:
+                segments[a[_attrs.MEMBER]].append(t)
+    for done in segments.values():
+        for old, new in itertools.pairwise(done):
+            if settled(new):
+                superseded.add(old.number)
+    behind = min((max((t.system_attrs.get(_attrs.STOP, 0) for t in done), default=0)
+                  for done in segments.values()), default=math.inf)
+    for t in trials:
+        a = t.system_attrs
+        if t.number not in superseded or (_attrs.MEMBER in a and a.get(_attrs.STOP, 0) >= behind):
+            needed.add(t.number)
+    return needed
 
 
 def clean(study: optuna.Study, *, finished: bool = False, older_than: float = TORN_AFTER,
@@ -355,44 +416,19 @@ def clean(study: optuna.Study, *, finished: bool = False, older_than: float = TO
     Example:
         ``hpo.continuation.clean(study).removed`` lists the artifact ids it removed.
     """
-    from hpo import _segments
-
     storage, study_id = study._storage, study._study_id
-    store = _store(storage, study_id)
+    store = checkpoint_store(storage, study_id)
     trials = study.get_trials(deepcopy=False)
     live = [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     if finished and live:
         raise ValueError(f"finished: study {study.study_name!r} has {len(live)} running or "
                          "waiting trial(s); clean it without --all, or when it has stopped")
     latest = {t.number: c[0] for t in trials if (c := checkpoint_of(t.system_attrs))}
-    needed = {t.number for t in trials if t.state == TrialState.RUNNING}
-    for t in live:
-        needed.update(t.system_attrs[k] for k in (_attrs.PARENT, _attrs.RETRY_OF)
-                      if k in t.system_attrs)
-    if finished:
-        needed.update(t.number for t in _segments.best_trials(study)
-                      if t.state == TrialState.COMPLETE)
+    if finished:  # nothing runs: every checkpoint goes but those of the best trials
+        needed = {t.number for t in _segments.best_trials(study)
+                  if t.state == TrialState.COMPLETE}
     else:
-        now = time.time()
-        superseded: set[int] = set()
-        for t in trials:
-            parent = t.system_attrs.get(_attrs.PARENT)
-            if parent is not None and t.state in (TrialState.COMPLETE, TrialState.PRUNED) \
-                    and t.number in latest and t.datetime_complete is not None \
-                    and now - t.datetime_complete.timestamp() > _SUPERSEDED_GRACE:
-                superseded.add(parent)
-        # a PBT member that is behind may still exploit a segment at or above its resource
-        heads: dict[Any, Number] = {}
-        for t in trials:
-            if _attrs.MEMBER in t.system_attrs and _attrs.STOP in t.system_attrs:
-                m = t.system_attrs[_attrs.MEMBER]
-                heads[m] = max(heads.get(m, 0), t.system_attrs[_attrs.STOP])
-        behind = min(heads.values(), default=math.inf)
-        for t in trials:
-            a = t.system_attrs
-            if t.number not in superseded or (_attrs.MEMBER in a and a.get(_attrs.STOP, 0)
-                                              >= behind):
-                needed.add(t.number)
+        needed = still_needed(trials)
     report = Cleanup(store=store.url)
     doomed = {latest[n] for n in latest if n not in needed}
     report.kept = len(latest) - len(doomed)

@@ -38,6 +38,7 @@ from optuna.exceptions import TrialPruned
 from optuna.study import StudyDirection
 from optuna.trial import BaseTrial, Trial
 
+from hpo._failures import record_failure
 from hpo.space import default_of, hints_of, record_hints
 
 __all__ = ["Objective", "as_number", "normalise_values", "objective", "suggest"]
@@ -285,8 +286,6 @@ def run_recorded(func: Callable[[Trial], Any], trial: Trial) -> Any:
     float); an invalid one is recorded with its reason and returned as NaN, which
     Optuna records as FAIL, so every entry point judges values by one rule.
     """
-    from hpo.study import record_failure
-
     try:
         value = func(trial)
     except TrialPruned:

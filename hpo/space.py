@@ -42,6 +42,8 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from hpo import _attrs
+
 if TYPE_CHECKING:  # torch is imported by the methods that need it, not by ``import hpo``
     import torch
 
@@ -244,9 +246,6 @@ def hints_of(dist: BaseDistribution) -> dict[str, Any]:
     return out
 
 
-HINTS_ATTR = "hpo:space:hints"
-
-
 def record_hints(study: Any, space: Mapping[str, BaseDistribution]) -> None:
     """Store :func:`hints_of` each parameter of ``space`` in ``study`` (a study system
     attribute, so every worker's sampler reads them; written only when they change).
@@ -260,12 +259,14 @@ def record_hints(study: Any, space: Mapping[str, BaseDistribution]) -> None:
     current = study_hints(study)
     if all(current.get(k) == v for k, v in hints.items()):
         return
-    study._storage.set_study_system_attr(study._study_id, HINTS_ATTR, {**current, **hints})
+    study._storage.set_study_system_attr(study._study_id, _attrs.SPACE_HINTS,
+                                         {**current, **hints})
 
 
 def study_hints(study: Any) -> dict[str, dict[str, Any]]:
     """The hints :func:`record_hints` stored in ``study`` (``{}`` if none)."""
-    return dict(study._storage.get_study_system_attrs(study._study_id).get(HINTS_ATTR, {}))
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return dict(attrs.get(_attrs.SPACE_HINTS, {}))
 
 
 # --------------------------------------------------------------------------- encoder

@@ -1,5 +1,5 @@
 # Sourced by the scripts: create and activate .venv, then install torch and the project.
-# Usage: . scripts/_venv.sh EXTRAS   (e.g. "dev,rl,llm")
+# Usage: . scripts/_venv.sh EXTRAS   (e.g. "dev,rl,dpo,llm")
 PY=${PYTHON:-python3.11}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate

@@ -382,7 +382,7 @@ def _host(tmp_path: Path, name: str) -> Path:
 
 
 def _wait_for_sweep(storage_url: str, name: str) -> None:
-    storage = hpo.study.resolve_storage(storage_url)
+    storage = hpo.storages.resolve_storage(storage_url)
     deadline = time.time() + 120
     while time.time() < deadline:
         with contextlib.suppress(KeyError):
@@ -394,7 +394,7 @@ def _wait_for_sweep(storage_url: str, name: str) -> None:
 
 
 def _everything_stored(storage_url: str, name: str) -> str:
-    storage = hpo.study.resolve_storage(storage_url)
+    storage = hpo.storages.resolve_storage(storage_url)
     sid = storage.get_study_id_from_name(name)
     dump = [storage.get_study_system_attrs(sid), storage.get_study_user_attrs(sid)]
     for t in storage.get_all_trials(sid):
@@ -473,7 +473,7 @@ def test_two_workers_share_only_postgres_and_s3(
 
 def test_clean_removes_what_no_lineage_needs(s3: Bucket, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hpo.continuation._SUPERSEDED_GRACE", 0.0)
+    monkeypatch.setattr("hpo.continuation.SUPERSEDED_GRACE", 0.0)
     store_url = s3.url("c")
     study = hpo.create_study(storage=f"sqlite:///{tmp_path}/s.db", artifact_store=store_url,
                              direction="maximize")

@@ -12,10 +12,10 @@ import numpy as np
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution, IntDistribution
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, SingleOnlySamplerTestCase
 from optuna.trial import TrialState
 
 import hpo
+from hpo import _attrs
 from hpo.samplers import CARBS
 from hpo.samplers import carbs as carbs_mod
 from hpo.samplers._carbs._candidates import (
@@ -212,7 +212,7 @@ def test_categoricals_are_searched_around_the_front_and_centres_are_checked() ->
     study = optuna.create_study(direction="maximize",
                                 sampler=CARBS(seed=0, search_center={"act": "relu"}))
     study.optimize(objective, n_trials=40)
-    model = [t for t in study.trials if t.system_attrs.get(carbs_mod.KIND_ATTR) == "model"]
+    model = [t for t in study.trials if t.system_attrs.get(_attrs.CARBS_KIND) == "model"]
     last = model[-15:]
     # the model phase keeps what works: most late suggestions hold both good choices
     assert sum(t.params["act"] == "gelu" and t.params["opt"] == "adam" for t in last) >= 10
@@ -242,10 +242,10 @@ def test_model_suggestions_never_repeat_a_tried_configuration() -> None:
         seen: set[tuple[int, int]] = set()
         for t in study.trials:
             key = (t.params["a"], t.params["b"])
-            if t.system_attrs.get(carbs_mod.KIND_ATTR) == "model":
+            if t.system_attrs.get(_attrs.CARBS_KIND) == "model":
                 assert key not in seen, (clamp, t.number, key)
             seen.add(key)
-        kinds = [t.system_attrs.get(carbs_mod.KIND_ATTR) for t in study.trials]
+        kinds = [t.system_attrs.get(_attrs.CARBS_KIND) for t in study.trials]
         assert kinds.count("model") >= 10, kinds
 
 
@@ -309,7 +309,7 @@ def _front_problem(trial: optuna.Trial) -> float:
 
 
 def _kinds(study: optuna.Study) -> list[str | None]:
-    return [t.system_attrs.get(carbs_mod.KIND_ATTR) for t in study.trials]
+    return [t.system_attrs.get(_attrs.CARBS_KIND) for t in study.trials]
 
 
 def test_random_phase_then_resample_at_6_11_successes_then_model() -> None:
@@ -372,10 +372,10 @@ def test_failed_trials_stay_out_of_the_output_model_and_their_region_is_avoided(
     assert failed
     space = sampler.infer_relative_search_space(study, study.trials[-1])
     transforms = [sampler.transform(study, n, d) for n, d in space.items()]
-    Xs, ys, _, _, Xf, _ = sampler._data(study, study.ask(), transforms)
-    assert len(ys) == len(study.get_trials(states=(TrialState.COMPLETE,)))
-    assert len(Xf) == len(failed) and (Xs[:, 0] * transforms[0].scale <= 1.8).all()
-    model = [t for t in study.trials if t.system_attrs.get(carbs_mod.KIND_ATTR) == "model"]
+    obs = sampler._data(study, study.ask(), transforms)
+    assert len(obs.y) == len(study.get_trials(states=(TrialState.COMPLETE,)))
+    assert len(obs.failed) == len(failed) and (obs.X[:, 0] * transforms[0].scale <= 1.8).all()
+    model = [t for t in study.trials if t.system_attrs.get(_attrs.CARBS_KIND) == "model"]
     assert sum(t.state == TrialState.FAIL for t in model) <= len(model) // 3
 
 
@@ -457,7 +457,7 @@ def test_options_are_checked() -> None:
 def test_max_suggestion_cost_keeps_model_suggestions_cheap() -> None:
     study = optuna.create_study(sampler=CARBS(seed=0, max_suggestion_cost=200.0))
     study.optimize(_front_problem, n_trials=30)
-    model = [t for t in study.trials if t.system_attrs.get(carbs_mod.KIND_ATTR) == "model"]
+    model = [t for t in study.trials if t.system_attrs.get(_attrs.CARBS_KIND) == "model"]
     assert model and np.median([t.params["width"] for t in model]) < 200
 
 
@@ -494,12 +494,3 @@ def test_hpo_best_and_plot_read_the_front_and_the_scaling(tmp_path: Path, capsys
     pytest.importorskip("matplotlib")
     assert main(["plot", "--study", "c", "--storage", storage, "--out", str(tmp_path)]) == 0
     assert (tmp_path / "cost-front.png").exists() and (tmp_path / "scaling.png").exists()
-
-
-# --------------------------------------------------------------------------- Optuna's cases
-
-
-class TestCARBSOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: CARBS(seed=0, num_candidates_per_dim=20)

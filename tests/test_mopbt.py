@@ -7,7 +7,6 @@ import tempfile
 import numpy as np
 import optuna
 import pytest
-from optuna.testing.pytest_samplers import MultiObjectiveSamplerTestCase
 from optuna.trial import TrialState
 
 import hpo
@@ -58,12 +57,6 @@ def test_mopbt_needs_several_objectives() -> None:
     with pytest.raises(ValueError, match="MOPBT needs several objectives"):
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert study.trials[0].state == TrialState.FAIL
-
-
-class TestMOPBTOptunaCases(MultiObjectiveSamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: MOPBT(2, 1, 1000, seed=0)
 
 
 def test_plots_of_a_mopbt_study(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,6 @@ import optuna
 import pytest
 import torch
 from optuna.distributions import FloatDistribution
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, SingleOnlySamplerTestCase
 from optuna.trial import TrialState, create_trial
 
 import hpo
@@ -335,19 +334,6 @@ def test_the_gp_runs_on_the_device_it_is_given() -> None:
     study.optimize(_pruned_objective, n_trials=6)
     model = sampler.model(study, _trial_for(study), SPACE)
     assert model is not None and model.gp.train_X.device.type == device
-
-
-class TestMultiFidelityGPOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: MultiFidelityGPSampler(seed=0, n_startup_trials=2)
-
-
-class TestFreezeThawOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: FreezeThaw(1, 9, searcher=MultiFidelityGPSampler(seed=0,
-                                                                         n_startup_trials=2))
 
 
 def test_the_multifidelity_page_runs_as_written(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,6 @@ import tempfile
 
 import optuna
 import pytest
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, SingleOnlySamplerTestCase
 from optuna.trial import TrialState
 from pbt_objectives import toy
 
@@ -71,12 +70,6 @@ def test_bad_arguments_name_the_parameter() -> None:
         PB2(1, 4, 40)
     with pytest.raises(ValueError, match="perturbation_interval: must be a positive"):
         PB2(4, -1, 40)
-
-
-class TestPB2OptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: PB2(2, 1, 1000, seed=0)
 
 
 def test_mutate_restricts_what_the_gp_explores() -> None:

@@ -11,14 +11,12 @@ import numpy as np
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, SingleOnlySamplerTestCase
 from optuna.trial import TrialState
 from pbt_objectives import toy
 
 import hpo
-from hpo import _attrs
+from hpo import _attrs, continuation
 from hpo.samplers import PBT
-from hpo.samplers._pbt import _base
 from hpo.samplers._pbt._explore import perturb
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -168,7 +166,7 @@ def test_synchronous_generations_with_parallel_threads() -> None:
 
 
 def test_superseded_checkpoints_are_removed(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(_base, "_GRACE", 0.0)
+    monkeypatch.setattr(continuation, "SUPERSEDED_GRACE", 0.0)
     pbt = PBT(2, 4, 16, seed=0)
     study = _study(pbt, tmp_path / "ckpt")
     study.optimize(toy, n_trials=100)
@@ -207,12 +205,6 @@ def test_a_finished_population_ends_the_runner(tmp_path: Path) -> None:
                     sampler=pbt, isolation="none", workers=3, progress=False)
     assert len(study.trials) == 4
     assert pbt.is_finished(study)
-
-
-class TestPBTOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: PBT(2, 1, 1000, seed=0)
 
 
 

@@ -3,19 +3,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 pytest.importorskip("matplotlib")
 
 
 def test_toy_and_mo_parts_run_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pbt_bench as pb
+    from benchmarks import pbt_bench as pb
 
     monkeypatch.setattr(pb, "DOC", tmp_path / "pbt_benchmarks.md")
     toy = pb.toy_part([0], ray_on=False, quick=True)

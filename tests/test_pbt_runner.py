@@ -91,7 +91,8 @@ def test_pbt_workers_on_postgresql_and_a_killed_worker(tmp_path: Path, postgres_
         for p in (victim, other):
             if p.poll() is None:
                 p.kill()
-        optuna.delete_study(study_name=study_name, storage=hpo.study.resolve_storage(postgres_url))
+        optuna.delete_study(study_name=study_name,
+                            storage=hpo.storages.resolve_storage(postgres_url))
 
 
 def test_ppo_under_pbt_changes_lr_and_entropy_on_resume(tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path, study_name: str)
     url = request.getfixturevalue("postgres_url")
     yield url
     with contextlib.suppress(KeyError):
-        optuna.delete_study(study_name=study_name, storage=hpo.study.resolve_storage(url))
+        optuna.delete_study(study_name=study_name, storage=hpo.storages.resolve_storage(url))
 
 
 def test_sweep_sigkilled_and_restarted_retries_dead_trials_at_once(
@@ -290,7 +290,7 @@ def test_two_processes_open_a_fresh_sqlite_file_together(tmp_path: Path) -> None
     code = textwrap.dedent("""\
         import sys, time
         import optuna
-        from hpo.study import resolve_storage
+        from hpo.storages import resolve_storage
         at = float(sys.argv[2])
         while time.time() < at:
             time.sleep(0.001)

@@ -335,7 +335,7 @@ def _many_workers(tmp_path: Path, storage: str, name: str, n_workers: int, trial
         workers = {t.system_attrs["hpo:worker"].split("/")[0] for t in complete}
         assert len(workers) >= 2, "the trials were not shared between workers"
     finally:
-        optuna.delete_study(study_name=name, storage=hpo.study.resolve_storage(storage))
+        optuna.delete_study(study_name=name, storage=hpo.storages.resolve_storage(storage))
 
 
 def test_workers_share_a_postgresql_study(tmp_path: Path, postgres_url: str,

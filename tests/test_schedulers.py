@@ -9,7 +9,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, SingleOnlySamplerTestCase
 from optuna.trial import TrialState
 
 import hpo
@@ -336,36 +335,6 @@ def test_a_second_sampler_on_the_same_storage_decides_the_same(make) -> None:  #
     assert getattr(d_a, "bracket", None) == getattr(d_b, "bracket", None)
     assert getattr(getattr(d_a, "config", None), "id", None) == \
         getattr(getattr(d_b, "config", None), "id", None)
-
-
-class TestASHAOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: ASHA(1, 9, seed=0)
-
-
-class TestHyperbandOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: Hyperband(1, 9, seed=0)
-
-
-class TestIDHBOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: IDHB(1, 9, variant="preserving", seed=0)
-
-
-class TestSuccessiveHalvingOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: SuccessiveHalving(1, 9, seed=0)
-
-
-class TestOneEpochOptunaCases(BasicSamplerTestCase, SingleOnlySamplerTestCase):
-    @pytest.fixture
-    def sampler(self):  # type: ignore[no-untyped-def]
-        return lambda: OneEpoch(9, n_configs=4, k=1, seed=0)
 
 
 def _blocks(path: Path, lang: str) -> list[str]:

@@ -81,7 +81,7 @@ def test_asha_workers_share_a_postgresql_study(tmp_path: Path, postgres_url: str
         assert len(workers) >= 2
     finally:
         optuna.delete_study(study_name=study_name,
-                            storage=hpo.study.resolve_storage(postgres_url))
+                            storage=hpo.storages.resolve_storage(postgres_url))
 
 
 def test_a_worker_killed_mid_segment_costs_only_that_segment(tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def _roundtrip(url: str, study_name: str) -> None:
         assert [t.state for t in loaded.trials] == [TrialState.COMPLETE] * 3
         assert loaded.best_value == study.best_value
     finally:
-        optuna.delete_study(study_name=study_name, storage=hpo.study.resolve_storage(url))
+        optuna.delete_study(study_name=study_name, storage=hpo.storages.resolve_storage(url))
 
 
 def test_postgresql_storage(postgres_url: str, study_name: str) -> None:

@@ -2,7 +2,7 @@
 PBT benchmark): stored learning-curve tables, synthetic multi-fidelity functions, and a
 simulated multi-worker backend.  See docs/lc_ground.md.
 
-Scripts put ``benchmarks/`` on ``sys.path`` and ``import lcground``; the ``hpo`` library
+Scripts and tests import it as ``benchmarks.lcground``; the ``hpo`` library
 never imports it.
 """
 

@@ -23,6 +23,8 @@ do not inflate it, and it includes the validation pass a real run makes each epo
     python benchmarks/lcground/generate.py --describe    # summary of the stored tables
 
 About 14 min of CPU for the four MLP tables and 11 min for PPO on one AMD EPYC core.
+Run it as a script, not with ``python -m``: it pins the BLAS threads before numpy is first
+imported, which importing the ``benchmarks.lcground`` package first would defeat.
 """
 
 from __future__ import annotations

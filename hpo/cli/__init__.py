@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 import hpo
 from hpo import _attrs
 from hpo.runner.loop import INTERRUPTED
-from hpo.study import mask_url, resolve_storage
+from hpo.storages import hpo_home, mask_url, resolve_storage
 
 __all__ = ["main"]
 
@@ -77,12 +77,13 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
                 progress: bool, allow_space_change: bool = False,
                 deepen_to: float | None = None) -> int:
     from hpo.runner import RepeatedFailureError, _prepare
+    from hpo.samplers.protocols import Deepens
 
     # every setting is checked (and the study compared with the file) before the study
     # is created or its stored sweep settings are overwritten
     objective, directions = cfg.build_objective()
     sampler, pruner = cfg.build_sampler(len(directions)), cfg.build_pruner()
-    if deepen_to is not None and not hasattr(sampler, "deepen"):
+    if deepen_to is not None and not isinstance(sampler, Deepens):
         raise ValueError(f"--max-resource: sampler {type(sampler).__name__} has no maximum "
                          "resource to raise; it is for idhb, hyperband, successive_halving, "
                          "asha")
@@ -250,13 +251,13 @@ def _size(n: float) -> str:
 def _checkpoint_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial]
                      ) -> list[tuple[str, str]]:
     """Where the checkpoints live and how much they hold (when the study has any)."""
-    from hpo.continuation import _store, checkpoint_of
+    from hpo.continuation import checkpoint_of, checkpoint_store
 
     n = sum(checkpoint_of(t.system_attrs) is not None for t in trials)
     if not n:
         return []
     try:
-        store = _store(study._storage, study._study_id)
+        store = checkpoint_store(study._storage, study._study_id)
         if not store.lists:
             return [("checkpoints", f"{store.url}: {n} trials saved one (it cannot list)")]
         objects = list(store.objects())
@@ -270,7 +271,7 @@ def _checkpoint_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTr
 
 def _llm_rows(trials: Sequence[optuna.trial.FrozenTrial]) -> list[tuple[str, str]]:
     """What an LLMSampler's proposals did, when the study has one."""
-    records = [r for t in trials if (r := t.system_attrs.get("hpo:llm"))]
+    records = [r for t in trials if (r := t.system_attrs.get(_attrs.LLM))]
     if not records:
         return []
     sources = Counter(r.get("source") for r in records)
@@ -382,7 +383,7 @@ def _best(args: argparse.Namespace) -> int:
 
 def _is_carbs(study: optuna.Study) -> bool:
     """Whether a CARBS sampler ran this study (it records its cost mode in the study)."""
-    return "hpo:carbs" in study._storage.get_study_system_attrs(study._study_id)
+    return _attrs.CARBS in study._storage.get_study_system_attrs(study._study_id)
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -411,7 +412,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 
         url = load_sweep(args.sweep).storage_url
     else:
-        url = args.storage or f"sqlite:///{hpo.study.hpo_home() / 'hpo.db'}"
+        url = args.storage or f"sqlite:///{hpo_home() / 'hpo.db'}"
     if url.startswith("journal:///"):
         url = url[len("journal:///"):]  # optuna-dashboard takes a journal file's path
     os.execv(exe, [exe, url, "--port", str(args.port)])

@@ -131,7 +131,7 @@ def segments_figure(study: optuna.Study) -> Any:
         ax.plot(xs, ys, **style)
         if members:
             for t in chain:
-                if _attrs.EXPLOIT in t.system_attrs and (s := _segments.segment(t)):
+                if t.system_attrs.get(_attrs.EXPLOIT) is not None and (s := _segments.segment(t)):
                     near = min(points, key=lambda p: abs(p[0] - s[0]))
                     ax.plot([near[0]], [near[1]], "o", color=style["color"], ms=4)
     if not members:
@@ -169,7 +169,7 @@ def schedule_figure(study: optuna.Study) -> Any:
                     continue
                 xs += [s[0], s[1]]
                 ys += [t.params[name]] * 2
-                if _attrs.EXPLOIT in t.system_attrs:
+                if t.system_attrs.get(_attrs.EXPLOIT) is not None:
                     ax.plot([s[0]], [t.params[name]], "o", color=colours(i % 10), ms=3)
             ax.plot(xs, ys, color=colours(i % 10), lw=1.0, label=key if row == 0 else None)
         if trials[0].distributions[name].log:
@@ -227,8 +227,8 @@ def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
                 plots["schedule"] = lambda: schedule_figure(study)
         elif any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
             plots["curves"] = lambda: curves_figure(study)
-        if "hpo:carbs" in study._storage.get_study_system_attrs(study._study_id):
-            from hpo.samplers._carbs._plots import cost_front_figure, scaling_figure
+        if _attrs.CARBS in study._storage.get_study_system_attrs(study._study_id):
+            from hpo.cli._carbs_plots import cost_front_figure, scaling_figure
 
             plots["cost-front"] = lambda: cost_front_figure(study)  # CARBS (docs/carbs.md)
             plots["scaling"] = lambda: scaling_figure(study)
@@ -261,7 +261,7 @@ def _lineage_png(study: optuna.Study, path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    if not any(_attrs.PARENT in t.system_attrs for t in trials):
+    if not any(t.system_attrs.get(_attrs.PARENT) is not None for t in trials):
         return False
     by_number = {t.number: t for t in trials}
     fig, ax = plt.subplots(figsize=(8, 4.5))

@@ -6,7 +6,7 @@ checkpoint/resume through :func:`hpo.resume`, :func:`hpo.budget` and
 
 * :mod:`hpo.integrations.ppo` (extra ``rl``: gymnasium): a compact plain-torch PPO;
   ``ppo_cartpole``, ``ppo_acrobot``, ``ppo_pendulum`` and :func:`make_ppo_objective`.
-* :mod:`hpo.integrations.dpo` (extra ``llm``: transformers): DPO on a tiny GPT-2 built
+* :mod:`hpo.integrations.dpo` (extra ``dpo``: transformers): DPO on a tiny GPT-2 built
   from a config and a synthetic preference task, or on a model and dataset of yours;
   :func:`make_dpo_objective` and ``dpo_tiny``.
 

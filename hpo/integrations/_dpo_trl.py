@@ -19,7 +19,8 @@ import optuna
 import torch
 
 import hpo
-from hpo.integrations import dpo as _dpo
+from hpo.integrations._dpo_common import evaluate
+from hpo.integrations._torch import torch_device
 
 _STATE_VERSION = 1
 
@@ -34,7 +35,7 @@ def train_dpo_trl(*, lr: float, beta: float, batch_size: int, warmup_steps: int,
     from trl import DPOConfig, DPOTrainer
 
     torch.set_num_threads(1)
-    dev = _dpo._device(device)
+    dev = torch_device(device)
     policy = setup.init().to(dev)
     ref = copy.deepcopy(policy).eval().requires_grad_(False)
     opt = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=weight_decay)
@@ -67,7 +68,7 @@ def train_dpo_trl(*, lr: float, beta: float, batch_size: int, warmup_steps: int,
             at = first + st.global_step
             if at % eval_every == 0 or at >= stop:
                 policy.eval()
-                last = _dpo._evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
+                last = evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
                 if not math.isfinite(last["loss"]):
                     last["loss"] = math.log(2) * 100
                 if trial is not None:
@@ -100,7 +101,7 @@ def train_dpo_trl(*, lr: float, beta: float, batch_size: int, warmup_steps: int,
             result = trainer.train()
             step = first + result.global_step
     if last is None:
-        last = _dpo._evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
+        last = evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
     hpo.checkpoint(trial, snapshot(step), step=step)
     if report.pruned:
         raise optuna.TrialPruned()

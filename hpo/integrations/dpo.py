@@ -42,7 +42,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,9 @@ from optuna.distributions import BaseDistribution
 from torch import nn
 
 import hpo
+from hpo.integrations._dpo_common import Pairs, evaluate, pair_margins
+from hpo.integrations._dpo_trl import train_dpo_trl
+from hpo.integrations._torch import torch_device
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tiny model needs nothing from the hub
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
@@ -60,7 +63,7 @@ try:
     import transformers
     from tokenizers import Tokenizer, models, pre_tokenizers
 except ImportError as _exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("hpo.integrations.dpo needs transformers: pip install 'hpo[llm]'"
+    raise ImportError("hpo.integrations.dpo needs transformers: pip install 'hpo[dpo]'"
                       ) from _exc
 
 __all__ = ["dpo_space", "dpo_tiny", "make_dpo_objective", "sorting_preferences",
@@ -168,94 +171,9 @@ def _load_records(data: Any, name: str) -> list[dict[str, str]]:
     return [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in records]
 
 
-class _Pairs:
-    """Tokenised preference pairs: prompt ids and response ids (ending with EOS)."""
-
-    def __init__(self, records: Sequence[Mapping[str, str]], tokenizer: Any, max_length: int
-                 ) -> None:
-        self.items = []
-        eos = tokenizer.eos_token_id
-        for r in records:
-            p = tokenizer(r["prompt"], add_special_tokens=False)["input_ids"]
-            c = tokenizer(r["chosen"], add_special_tokens=False)["input_ids"] + [eos]
-            j = tokenizer(r["rejected"], add_special_tokens=False)["input_ids"] + [eos]
-            room = max_length - max(len(c), len(j))
-            p = p[-room:] if room > 0 else p[-1:]  # keep the end of long prompts
-            self.items.append((p, c[:max_length - len(p)], j[:max_length - len(p)]))
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def batch(self, idx: Sequence[int], device: torch.device
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Chosen rows then rejected rows: input ids, attention mask, response mask."""
-        seqs, resp = [], []
-        for which in (1, 2):
-            for i in idx:
-                p, r = self.items[i][0], self.items[i][which]
-                seqs.append(p + r)
-                resp.append([0] * len(p) + [1] * len(r))
-        width = max(map(len, seqs))
-        ids = torch.full((len(seqs), width), self.pad, dtype=torch.long)
-        attn = torch.zeros(len(seqs), width, dtype=torch.long)
-        mask = torch.zeros(len(seqs), width)
-        for k, (s, m) in enumerate(zip(seqs, resp, strict=True)):
-            ids[k, :len(s)] = torch.tensor(s)
-            attn[k, :len(s)] = 1
-            mask[k, :len(m)] = torch.tensor(m, dtype=torch.float32)
-        return ids.to(device), attn.to(device), mask.to(device)
-
-
-def _seq_logp(model: nn.Module, ids: torch.Tensor, attn: torch.Tensor, mask: torch.Tensor
-              ) -> torch.Tensor:
-    """Sum of the log-probabilities of the response tokens of each row."""
-    logits = model(input_ids=ids, attention_mask=attn).logits[:, :-1].float()
-    logp = torch.log_softmax(logits, -1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    return (logp * mask[:, 1:]).sum(-1)
-
-
-def _margins(policy: nn.Module, ref_logp: dict[int, tuple[float, float]], pairs: _Pairs,
-             idx: Sequence[int], ref: nn.Module, device: torch.device) -> torch.Tensor:
-    """``(log pi/ref)(chosen) - (log pi/ref)(rejected)`` per pair (differentiable)."""
-    ids, attn, mask = pairs.batch(idx, device)
-    missing = [k for k, i in enumerate(idx) if i not in ref_logp]
-    if missing:
-        with torch.no_grad():
-            r = _seq_logp(ref, ids, attn, mask).cpu()
-        n = len(idx)
-        for k in missing:
-            ref_logp[idx[k]] = (float(r[k]), float(r[n + k]))
-    pi = _seq_logp(policy, ids, attn, mask)
-    n = len(idx)
-    ref_c = torch.tensor([ref_logp[i][0] for i in idx], device=device)
-    ref_r = torch.tensor([ref_logp[i][1] for i in idx], device=device)
-    return (pi[:n] - ref_c) - (pi[n:] - ref_r)
-
-
-def _evaluate(policy: nn.Module, ref: nn.Module, pairs: _Pairs, cache: dict, eval_beta: float,
-              device: torch.device, batch: int = 64) -> dict[str, float]:
-    margins = []
-    with torch.no_grad():
-        for k in range(0, len(pairs), batch):
-            margins.append(_margins(policy, cache, pairs, range(k, min(k + batch, len(pairs))),
-                                    ref, device))
-    m = torch.cat(margins)
-    return {"loss": float(-nn.functional.logsigmoid(eval_beta * m).mean()),
-            "margin": float(m.mean()), "accuracy": float((m > 0).float().mean())}
 
 
 # --------------------------------------------------------------------------- training
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-                         ) from None
 
 
 class _Setup:
@@ -305,8 +223,8 @@ class _Setup:
             held = [records[i] for i in order[:n_eval]]
             train = [records[i] for i in order[n_eval:]]
         self.train_records, self.held_records, self.max_length = train, held, max_length
-        self.train = _Pairs(train, self.tokenizer, max_length)
-        self.held = _Pairs(held, self.tokenizer, max_length)
+        self.train = Pairs(train, self.tokenizer, max_length)
+        self.held = Pairs(held, self.tokenizer, max_length)
 
 
 def train_dpo(
@@ -334,14 +252,12 @@ def train_dpo(
     if backend == "auto":
         backend = "trl" if _trl_available() else "torch"
     if backend == "trl":
-        from hpo.integrations._dpo_trl import train_dpo_trl
-
         return train_dpo_trl(lr=lr, beta=beta, batch_size=batch_size, warmup_steps=warmup_steps,
                              weight_decay=weight_decay, max_steps=max_steps, setup=setup,
                              metric=metric, eval_every=eval_every, eval_beta=eval_beta,
                              max_grad_norm=max_grad_norm, seed=seed, device=device, trial=trial)
     torch.set_num_threads(1)
-    dev = _device(device)
+    dev = torch_device(device)
     policy = setup.init().to(dev)
     ref = copy.deepcopy(policy).eval().requires_grad_(False)
     policy.eval()  # dropout off, as in trl's DPO
@@ -380,7 +296,7 @@ def train_dpo(
             pos += 1
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / (warmup_steps + 1))
-        m = _margins(policy, train_cache, setup.train, idx, ref, dev)
+        m = pair_margins(policy, train_cache, setup.train, idx, ref, dev)
         loss = -nn.functional.logsigmoid(beta * m).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -388,7 +304,7 @@ def train_dpo(
         opt.step()
         step += 1
         if step % eval_every == 0 or step == stop:
-            last = _evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
+            last = evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
             if not math.isfinite(last["loss"]):
                 last["loss"] = math.log(2) * 100  # diverged: far worse than the untrained model
             if trial is not None:
@@ -397,7 +313,7 @@ def train_dpo(
                     hpo.checkpoint(trial, snapshot(), step=step)
                     raise optuna.TrialPruned()
     if last is None:  # nothing to train (the parent already reached stop)
-        last = _evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
+        last = evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
     hpo.checkpoint(trial, snapshot(), step=step)
     if trial is not None:
         for k, v in last.items():
@@ -463,7 +379,7 @@ def make_dpo_objective(
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     if backend == "trl" and not _trl_available():
-        raise ValueError("backend: 'trl' needs trl installed (pip install trl); use 'torch'")
+        raise ValueError("backend: 'trl' needs trl installed (pip install 'hpo[trl]'); use 'torch'")
     for name, v in (("max_steps", max_steps), ("eval_every", eval_every), ("n_pairs", n_pairs),
                     ("max_length", max_length)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -477,7 +393,7 @@ def make_dpo_objective(
             raise ValueError(f"space: {name!r} must be a distribution such as hpo.uniform(...) "
                              f"or hpo.fixed(value), got {dist!r}")
         sp[name] = dist
-    _device(device)
+    torch_device(device)
     if model_name_or_path is not None and not isinstance(model_name_or_path, (str, os.PathLike)):
         raise ValueError(f"model_name_or_path: expected a path or hub id, got "
                          f"{model_name_or_path!r}")

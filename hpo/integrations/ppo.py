@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -46,6 +46,7 @@ from optuna.distributions import BaseDistribution
 from torch import nn
 
 import hpo
+from hpo.integrations._torch import torch_device
 
 try:
     import gymnasium as gym
@@ -91,16 +92,6 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 
 _STATE_VERSION = 1
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
-def _device(device: str | torch.device | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}"
-                         ) from None
 
 
 def _adam(model: nn.Module, lr: float) -> torch.optim.Adam:
@@ -238,6 +229,12 @@ def train_ppo(
     Returns the mean return of the training episodes finished since step 0
     (``metric="train"``) or the mean return of ``eval_episodes`` deterministic episodes
     (``metric="eval"``).
+
+    The loop reads top to bottom: collect a rollout (:func:`_rollout`), compute the
+    advantages (:func:`_gae`), update the policy (:func:`_update`), report. The hpo part
+    is three steps: :func:`hpo.resume` (and :func:`_restore`) before the loop,
+    ``trial.report`` and ``trial.should_prune`` after each update (:func:`_report`), and
+    :func:`hpo.checkpoint` of :func:`_snapshot` after the loop.
     """
     _check_env_id(env_id)
     if metric not in ("train", "eval"):
@@ -247,7 +244,7 @@ def train_ppo(
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected a positive integer, got {v!r}")
     torch.set_num_threads(1)
-    dev = _device(device)
+    dev = torch_device(device)
     report_every = report_every or max(1, max_steps // 10)
 
     envs = [gym.make(env_id) for _ in range(n_envs)]
@@ -259,160 +256,252 @@ def train_ppo(
     gen = torch.Generator(device=dev).manual_seed(seed)  # action sampling
     perm_gen = torch.Generator().manual_seed(seed + 1)  # minibatch order
 
+    # hpo: a continuation (promotion, PBT, hpo.extend) goes on from its parent's state
     state = hpo.resume(trial)
-    if state is not None:
-        if state.get("version") != _STATE_VERSION or state.get("env_id") != env_id:
-            raise ValueError(f"trial {trial.number}: its parent's checkpoint is not a PPO state "
-                             f"for {env_id!r} (got env_id={state.get('env_id')!r})")
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        for group in opt.param_groups:  # a continuation may bring a new learning rate (PBT)
-            group["lr"] = lr
-        env_steps, returns = state["env_steps"], list(state["returns"])
-        saved_envs = pickle.loads(state["envs"]) if state["envs"] is not None else None
-        if saved_envs is not None and len(saved_envs) == n_envs:
-            for e in envs:
-                e.close()
-            envs = saved_envs
-            obs, ep_ret = state["obs"], state["ep_ret"]
-        else:  # environments that do not pickle restart their episodes
-            obs = np.stack([e.reset(seed=seed * 1000 + env_steps + i)[0]
-                            for i, e in enumerate(envs)])
-            ep_ret = np.zeros(n_envs)
-        if state["gen_device"] == dev.type:
-            gen.set_state(state["gen"])
-        perm_gen.set_state(state["perm_gen"])
-        last_eval = state.get("last_eval")
-    else:
+    if state is None:
         env_steps, returns, last_eval = 0, [], None
         obs = np.stack([e.reset(seed=seed * 1000 + i)[0] for i, e in enumerate(envs)])
         ep_ret = np.zeros(n_envs)
+    else:
+        envs, obs, ep_ret, env_steps, returns, last_eval = _restore(
+            state, trial=trial, env_id=env_id, model=model, opt=opt, lr=lr, envs=envs, gen=gen,
+            perm_gen=perm_gen, seed=seed, dev=dev)
     _start, stop = hpo.budget(trial, max_resource=max_steps)
-    low = high = None
-    if not discrete:
-        low, high = envs[0].action_space.low, envs[0].action_space.high
-
-    def snapshot() -> dict[str, Any]:
-        try:
-            env_bytes: bytes | None = pickle.dumps(envs)
-        except Exception:  # e.g. simulators holding native handles
-            env_bytes = None
-        return {"version": _STATE_VERSION, "env_id": env_id, "model": model.state_dict(),
-                "opt": opt.state_dict(), "env_steps": env_steps, "returns": returns,
-                "envs": env_bytes, "obs": obs, "ep_ret": ep_ret, "gen": gen.get_state(),
-                "gen_device": dev.type, "perm_gen": perm_gen.get_state(), "last_eval": last_eval}
-
-    def value_now() -> float | None:
-        if metric == "eval":
-            return last_eval
-        return float(np.mean(returns)) if returns else None
 
     next_report = (env_steps // report_every + 1) * report_every
-    while env_steps < stop:
+    pruned = False
+    while env_steps < stop and not pruned:
+        # 1. rollout: T steps of each environment with actions sampled from the policy
         T = min(n_steps, math.ceil((stop - env_steps) / n_envs))
-        obs_buf = torch.zeros(T, n_envs, obs_dim, device=dev)
-        act_buf = torch.zeros((T, n_envs) if discrete else (T, n_envs, act_dim), device=dev)
-        logp_buf = torch.zeros(T, n_envs, device=dev)
-        val_buf = torch.zeros(T, n_envs, device=dev)
-        rew_buf = torch.zeros(T, n_envs, device=dev)
-        done_buf = torch.zeros(T, n_envs, device=dev)  # episode ended at this step
-        for t in range(T):
-            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev)
-            with torch.no_grad():
-                action, logp = model.sample(obs_t, gen)
-                val_buf[t] = model.value(obs_t)
-            obs_buf[t], act_buf[t], logp_buf[t] = obs_t, action, logp
-            a_np = action.cpu().numpy()
-            rewards = np.zeros(n_envs)
-            next_obs = np.empty_like(obs)
-            truncated: list[tuple[int, np.ndarray]] = []
-            for i, env in enumerate(envs):
-                a_i = a_np[i].item() if discrete else np.clip(a_np[i], low, high)
-                o, r, term, trunc, _ = env.step(a_i)
-                rewards[i] = r
-                ep_ret[i] += r
-                if term or trunc:
-                    returns.append(float(ep_ret[i]))
-                    ep_ret[i] = 0.0
-                    done_buf[t, i] = 1.0
-                    if trunc and not term:
-                        truncated.append((i, o))
-                    o, _ = env.reset()
-                next_obs[i] = o
-            if truncated:  # time limit, not failure: bootstrap from the last observation
-                final = torch.as_tensor(np.stack([o for _, o in truncated]), dtype=torch.float32,
-                                        device=dev)
-                with torch.no_grad():
-                    v = model.value(final).cpu().numpy()
-                for (i, _), vi in zip(truncated, v, strict=True):
-                    rewards[i] += gamma * vi
-            rew_buf[t] = torch.as_tensor(rewards, dtype=torch.float32, device=dev)
-            obs = next_obs
+        batch, obs = _rollout(model, envs, obs, ep_ret, returns, T, gen, gamma, dev)
         env_steps += T * n_envs
 
+        # 2. advantages (GAE) and value targets, bootstrapped from the last observation
         with torch.no_grad():
             next_val = model.value(torch.as_tensor(obs, dtype=torch.float32, device=dev))
-        adv = torch.zeros(T, n_envs, device=dev)
-        last = torch.zeros(n_envs, device=dev)
-        for t in reversed(range(T)):
-            nv = next_val if t == T - 1 else val_buf[t + 1]
-            nonterminal = 1.0 - done_buf[t]
-            delta = rew_buf[t] + gamma * nv * nonterminal - val_buf[t]
-            last = delta + gamma * gae_lambda * nonterminal * last
-            adv[t] = last
-        ret = adv + val_buf
+        adv, ret = _gae(batch.rew, batch.val, batch.done, next_val, gamma, gae_lambda)
 
-        n = T * n_envs
-        b_obs, b_logp = obs_buf.reshape(n, obs_dim), logp_buf.reshape(n)
-        b_act = act_buf.reshape(n) if discrete else act_buf.reshape(n, act_dim)
-        b_adv, b_ret = adv.reshape(n), ret.reshape(n)
-        mb = min(batch_size, n)
-        for _epoch in range(n_epochs):
-            perm = torch.randperm(n, generator=perm_gen).to(dev)
-            for k in range(0, n, mb):
-                idx = perm[k:k + mb]
-                new_logp, entropy = model.log_prob_entropy(b_obs[idx], b_act[idx])
-                a = b_adv[idx]
-                if len(idx) > 1:
-                    a = (a - a.mean()) / (a.std() + 1e-8)
-                ratio = (new_logp - b_logp[idx]).exp()
-                pg = -torch.min(ratio * a, ratio.clamp(1 - clip_range, 1 + clip_range) * a).mean()
-                v_loss = 0.5 * (model.value(b_obs[idx]) - b_ret[idx]).pow(2).mean()
-                loss = pg + vf_coef * v_loss - ent_coef * entropy.mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-                opt.step()
+        # 3. PPO update: n_epochs passes over shuffled minibatches of the rollout
+        _update(model, opt, batch, adv, ret, n_epochs=n_epochs, batch_size=batch_size,
+                clip_range=clip_range, ent_coef=ent_coef, vf_coef=vf_coef,
+                max_grad_norm=max_grad_norm, perm_gen=perm_gen)
 
+        # 4. hpo: report on the grid of report_every steps; the pruner may stop the trial
         if env_steps >= next_report or env_steps >= stop:
             if metric == "eval":
                 last_eval = _evaluate(model, env_id, eval_episodes, dev, seed=10_000 + seed)
-            value = value_now()
-            if trial is not None and value is not None:
-                while next_report <= env_steps:
-                    trial.report(value, next_report)
-                    next_report += report_every
-                if trial.should_prune():
-                    hpo.checkpoint(trial, snapshot(), step=env_steps)
-                    for e in envs:
-                        e.close()
-                    raise optuna.TrialPruned()
-            else:
-                while next_report <= env_steps:
-                    next_report += report_every
+            value = _value(metric, returns, last_eval)
+            next_report, pruned = _report(trial, value, env_steps, next_report, report_every)
 
-    hpo.checkpoint(trial, snapshot(), step=env_steps)
+    # hpo: save everything a continuation needs to go on exactly (a pruned trial too)
+    hpo.checkpoint(trial, _snapshot(
+        env_id=env_id, model=model, opt=opt, envs=envs, obs=obs, ep_ret=ep_ret,
+        env_steps=env_steps, returns=returns, gen=gen, perm_gen=perm_gen, dev=dev,
+        last_eval=last_eval), step=env_steps)
     for e in envs:
         e.close()
+    if pruned:
+        raise optuna.TrialPruned()
     if metric == "eval" and last_eval is None:
         last_eval = _evaluate(model, env_id, eval_episodes, dev, seed=10_000 + seed)
-    value = value_now()
+    value = _value(metric, returns, last_eval)
     if value is None:  # no episode finished yet: the mean return of the ones under way
         value = float(np.mean(ep_ret))
     if trial is not None:
         trial.set_user_attr("episodes", len(returns))
         trial.set_user_attr("env_steps", env_steps)
     return value
+
+
+class _Batch(NamedTuple):
+    """One rollout, each tensor ``(T, n_envs, ...)``. ``done`` marks the steps that ended
+    an episode; at a time-limit truncation ``rew`` includes ``gamma * value(last obs)``."""
+
+    obs: torch.Tensor
+    act: torch.Tensor
+    logp: torch.Tensor
+    val: torch.Tensor
+    rew: torch.Tensor
+    done: torch.Tensor
+
+
+def _rollout(model: ActorCritic, envs: list[gym.Env], obs: np.ndarray, ep_ret: np.ndarray,
+             returns: list[float], T: int, gen: torch.Generator, gamma: float,
+             dev: torch.device) -> tuple[_Batch, np.ndarray]:
+    """Step each environment ``T`` times with actions drawn from the policy with ``gen``.
+
+    An episode that ends appends its return to ``returns`` and restarts; ``ep_ret`` (the
+    returns of the episodes under way) is updated in place. Returns the rollout and the
+    observations after its last step.
+    """
+    n_envs, obs_dim = len(envs), obs.shape[1]
+    space = envs[0].action_space
+    obs_buf = torch.zeros(T, n_envs, obs_dim, device=dev)
+    act_buf = torch.zeros((T, n_envs) if model.discrete else (T, n_envs, space.shape[0]),
+                          device=dev)
+    logp_buf = torch.zeros(T, n_envs, device=dev)
+    val_buf = torch.zeros(T, n_envs, device=dev)
+    rew_buf = torch.zeros(T, n_envs, device=dev)
+    done_buf = torch.zeros(T, n_envs, device=dev)  # episode ended at this step
+    for t in range(T):
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=dev)
+        with torch.no_grad():
+            action, logp = model.sample(obs_t, gen)
+            val_buf[t] = model.value(obs_t)
+        obs_buf[t], act_buf[t], logp_buf[t] = obs_t, action, logp
+        a_np = action.cpu().numpy()
+        rewards = np.zeros(n_envs)
+        next_obs = np.empty_like(obs)
+        truncated: list[tuple[int, np.ndarray]] = []
+        for i, env in enumerate(envs):
+            a_i = a_np[i].item() if model.discrete else np.clip(a_np[i], space.low, space.high)
+            o, r, term, trunc, _ = env.step(a_i)
+            rewards[i] = r
+            ep_ret[i] += r
+            if term or trunc:
+                returns.append(float(ep_ret[i]))
+                ep_ret[i] = 0.0
+                done_buf[t, i] = 1.0
+                if trunc and not term:
+                    truncated.append((i, o))
+                o, _ = env.reset()
+            next_obs[i] = o
+        if truncated:  # time limit, not failure: bootstrap from the last observation
+            final = torch.as_tensor(np.stack([o for _, o in truncated]), dtype=torch.float32,
+                                    device=dev)
+            with torch.no_grad():
+                v = model.value(final).cpu().numpy()
+            for (i, _), vi in zip(truncated, v, strict=True):
+                rewards[i] += gamma * vi
+        rew_buf[t] = torch.as_tensor(rewards, dtype=torch.float32, device=dev)
+        obs = next_obs
+    return _Batch(obs_buf, act_buf, logp_buf, val_buf, rew_buf, done_buf), obs
+
+
+def _gae(rew: torch.Tensor, val: torch.Tensor, done: torch.Tensor, next_val: torch.Tensor,
+         gamma: float, gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimates and value targets (``adv + val``) of a rollout.
+
+    ``rew``, ``val`` and ``done`` are ``(T, n_envs)``; ``next_val`` is the value of the
+    observation after the last step. An episode that ended (``done``) does not bootstrap.
+
+    Example:
+        >>> adv, ret = _gae(torch.tensor([[1.0], [1.0]]), torch.zeros(2, 1),
+        ...                 torch.tensor([[0.0], [1.0]]), torch.tensor([5.0]), 0.5, 1.0)
+        >>> adv[:, 0].tolist(), ret[:, 0].tolist()
+        ([1.5, 1.0], [1.5, 1.0])
+    """
+    T, n_envs = rew.shape
+    adv = torch.zeros(T, n_envs, device=rew.device)
+    last = torch.zeros(n_envs, device=rew.device)
+    for t in reversed(range(T)):
+        nv = next_val if t == T - 1 else val[t + 1]
+        nonterminal = 1.0 - done[t]
+        delta = rew[t] + gamma * nv * nonterminal - val[t]
+        last = delta + gamma * gae_lambda * nonterminal * last
+        adv[t] = last
+    return adv, adv + val
+
+
+def _update(model: ActorCritic, opt: torch.optim.Optimizer, batch: _Batch, adv: torch.Tensor,
+            ret: torch.Tensor, *, n_epochs: int, batch_size: int, clip_range: float,
+            ent_coef: float, vf_coef: float, max_grad_norm: float,
+            perm_gen: torch.Generator) -> None:
+    """``n_epochs`` passes of the clipped PPO objective over minibatches of the rollout
+    (drawn in the order of ``perm_gen``), with per-minibatch advantage normalisation and
+    gradient-norm clipping."""
+    n = adv.numel()
+    b_obs, b_logp = batch.obs.reshape(n, batch.obs.shape[-1]), batch.logp.reshape(n)
+    b_act = batch.act.reshape(n, *batch.act.shape[2:])
+    b_adv, b_ret = adv.reshape(n), ret.reshape(n)
+    mb = min(batch_size, n)
+    for _epoch in range(n_epochs):
+        perm = torch.randperm(n, generator=perm_gen).to(b_obs.device)
+        for k in range(0, n, mb):
+            idx = perm[k:k + mb]
+            new_logp, entropy = model.log_prob_entropy(b_obs[idx], b_act[idx])
+            a = b_adv[idx]
+            if len(idx) > 1:
+                a = (a - a.mean()) / (a.std() + 1e-8)
+            ratio = (new_logp - b_logp[idx]).exp()
+            pg = -torch.min(ratio * a, ratio.clamp(1 - clip_range, 1 + clip_range) * a).mean()
+            v_loss = 0.5 * (model.value(b_obs[idx]) - b_ret[idx]).pow(2).mean()
+            loss = pg + vf_coef * v_loss - ent_coef * entropy.mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            opt.step()
+
+
+def _value(metric: str, returns: list[float], last_eval: float | None) -> float | None:
+    """The trial's value so far: the last evaluation, or the mean return of the training
+    episodes finished since step 0 (``None`` before the first)."""
+    if metric == "eval":
+        return last_eval
+    return float(np.mean(returns)) if returns else None
+
+
+# ------------------------------------------------------------ hpo: report, save, restore
+
+
+def _report(trial: optuna.Trial | None, value: float | None, env_steps: int, next_report: int,
+            report_every: int) -> tuple[int, bool]:
+    """``trial.report(value)`` at each point of the report grid that ``env_steps`` passed;
+    returns the next grid point and whether the pruner stops the trial."""
+    if trial is None or value is None:  # nothing to report: skip the points passed
+        while next_report <= env_steps:
+            next_report += report_every
+        return next_report, False
+    while next_report <= env_steps:
+        trial.report(value, next_report)
+        next_report += report_every
+    return next_report, trial.should_prune()
+
+
+def _snapshot(*, env_id: str, model: ActorCritic, opt: torch.optim.Optimizer,
+              envs: list[gym.Env], obs: np.ndarray, ep_ret: np.ndarray, env_steps: int,
+              returns: list[float], gen: torch.Generator, perm_gen: torch.Generator,
+              dev: torch.device, last_eval: float | None) -> dict[str, Any]:
+    """The checkpoint: everything a continuation needs to go on exactly."""
+    try:
+        env_bytes: bytes | None = pickle.dumps(envs)
+    except Exception:  # e.g. simulators holding native handles
+        env_bytes = None
+    return {"version": _STATE_VERSION, "env_id": env_id, "model": model.state_dict(),
+            "opt": opt.state_dict(), "env_steps": env_steps, "returns": returns,
+            "envs": env_bytes, "obs": obs, "ep_ret": ep_ret, "gen": gen.get_state(),
+            "gen_device": dev.type, "perm_gen": perm_gen.get_state(), "last_eval": last_eval}
+
+
+def _restore(state: dict[str, Any], *, trial: optuna.Trial, env_id: str, model: ActorCritic,
+             opt: torch.optim.Optimizer, lr: float, envs: list[gym.Env], gen: torch.Generator,
+             perm_gen: torch.Generator, seed: int, dev: torch.device
+             ) -> tuple[list[gym.Env], np.ndarray, np.ndarray, int, list[float], float | None]:
+    """Load a :func:`_snapshot` into ``model``, ``opt`` and the generators; returns the
+    environments, observations, returns of the episodes under way, environment steps,
+    finished episodes' returns and last evaluation to go on from."""
+    if state.get("version") != _STATE_VERSION or state.get("env_id") != env_id:
+        raise ValueError(f"trial {trial.number}: its parent's checkpoint is not a PPO state "
+                         f"for {env_id!r} (got env_id={state.get('env_id')!r})")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    for group in opt.param_groups:  # a continuation may bring a new learning rate (PBT)
+        group["lr"] = lr
+    env_steps, returns = state["env_steps"], list(state["returns"])
+    saved_envs = pickle.loads(state["envs"]) if state["envs"] is not None else None
+    if saved_envs is not None and len(saved_envs) == len(envs):
+        for e in envs:
+            e.close()
+        envs = saved_envs
+        obs, ep_ret = state["obs"], state["ep_ret"]
+    else:  # environments that do not pickle restart their episodes
+        obs = np.stack([e.reset(seed=seed * 1000 + env_steps + i)[0]
+                        for i, e in enumerate(envs)])
+        ep_ret = np.zeros(len(envs))
+    if state["gen_device"] == dev.type:
+        gen.set_state(state["gen"])
+    perm_gen.set_state(state["perm_gen"])
+    return envs, obs, ep_ret, env_steps, returns, state.get("last_eval")
 
 
 def make_ppo_objective(
@@ -466,7 +555,7 @@ def make_ppo_objective(
         sp[name] = dist
     if metric not in ("train", "eval"):
         raise ValueError(f"metric: expected 'train' or 'eval', got {metric!r}")
-    _device(device)  # check it now
+    torch_device(device)  # check it now
     steps_default = max_steps if max_steps is not None else preset["max_steps"]
 
     def train(

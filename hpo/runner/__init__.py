@@ -36,6 +36,9 @@ from hpo.runner.execute import TrialSpec
 from hpo.runner.executors import Executor, InlineExecutor, ProcessExecutor, RayExecutor
 from hpo.runner.gpus import assign_gpus
 from hpo.runner.loop import Budget, RepeatedFailureError, RunSummary, WorkerLoop
+from hpo.samplers.protocols import WantsSearchSpace
+from hpo.storages import describe, resolve_storage
+from hpo.study import create_study
 
 __all__ = ["Budget", "RepeatedFailureError", "RunSummary", "WorkerLoop", "check_settings",
            "make_executor", "run", "space_differences"]
@@ -171,8 +174,6 @@ def _prepare(
     artifact_store: Any = None,
 ) -> tuple[optuna.Study, WorkerLoop]:
     """Check every setting, create or load the study, and build the loop (not run)."""
-    from hpo.study import _where, create_study, resolve_storage
-
     check_settings(workers=workers, backend=backend, isolation=isolation,
                    gpus_per_trial=gpus_per_trial, trial_timeout=trial_timeout, storage=storage)
     budget = Budget(n_trials, timeout, resource)
@@ -190,10 +191,10 @@ def _prepare(
                                   complete=complete_space)
         if diffs:
             raise ValueError(
-                f"study {study_name!r} in {_where(storage)} was run with another search "
+                f"study {study_name!r} in {describe(storage)} was run with another search "
                 "space:\n  " + "\n  ".join(diffs) + "\nuse a new study name, or "
                 "allow_space_change=True (hpo sweep --allow-space-change) to go on")
-    if space and getattr(sampler, "wants_search_space", False):
+    if space and isinstance(sampler, WantsSearchSpace):
         sampler.set_search_space(space)  # e.g. LLMSampler: its warm start from trial 0
     study = create_study(storage=storage, study_name=study_name, sampler=sampler,
                          pruner=pruner, direction=direction, directions=directions,

@@ -40,7 +40,7 @@ from typing import Any
 import optuna
 from optuna.distributions import BaseDistribution
 
-import hpo
+from hpo.continuation import budget
 from hpo.objective import as_number, suggest
 
 __all__ = ["CommandObjective", "kill_commands"]
@@ -116,7 +116,7 @@ class CommandObjective:
         params = {n: suggest(trial, n, d) for n, d in self.space.items()}
         trial_dir = Path(self.workdir) / "trials" / str(trial.number)
         trial_dir.mkdir(parents=True, exist_ok=True)
-        start, stop = hpo.budget(trial, max_resource=self.max_resource) \
+        start, stop = budget(trial, max_resource=self.max_resource) \
             if self.max_resource is not None or self._has_budget(trial) else (0, "")
         builtins = {"trial_number": trial.number, "trial_dir": str(trial_dir),
                     "start": start, "stop": stop}

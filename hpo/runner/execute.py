@@ -24,6 +24,7 @@ from optuna.storages import BaseStorage
 from hpo import _attrs
 from hpo.objective import Objective, normalise_values, run_recorded
 from hpo.runner.outcome import Outcome
+from hpo.storages import resolve_storage
 
 __all__ = ["TrialSpec", "execute"]
 
@@ -49,8 +50,6 @@ _studies: dict[tuple[Any, str], optuna.Study] = {}
 
 
 def _study(spec: TrialSpec) -> optuna.Study:
-    from hpo.study import resolve_storage
-
     where = spec.storage if isinstance(spec.storage, str) else id(spec.storage)
     key = (where, spec.study_name)
     if key not in _studies:  # one connection per process and study

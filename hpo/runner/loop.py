@@ -38,10 +38,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs, _segments
+from hpo._failures import record_failure_id
+from hpo.exceptions import RepeatedFailureError
 from hpo.objective import suggest
 from hpo.runner.executors import Executor
 from hpo.runner.outcome import Outcome
 from hpo.runner.retry import Heartbeat, fail_stale_trials, retry
+from hpo.samplers.protocols import Population
 
 __all__ = ["Budget", "RepeatedFailureError", "RunSummary", "WorkerLoop"]
 
@@ -49,15 +52,6 @@ _log = logging.getLogger("hpo.runner")
 _RETRY_KINDS = ("crash", "fail", "timeout")
 _WAIT = object()  # _next_trial: nothing to run now, but trials of other workers are running
 INTERRUPTED = "the sweep was stopped"  # the failure reason of a trial stopped by Ctrl-C
-
-
-class RepeatedFailureError(RuntimeError):
-    """The first trials of a run all failed with the same error; the sweep stopped."""
-
-    def __init__(self, n: int, reason: str) -> None:
-        super().__init__(f"the first {n} trials all failed with the same error, so the sweep "
-                         f"stopped (max_initial_failures={n}): {reason}")
-        self.reason = reason
 
 
 def _signature(reason: str) -> str:
@@ -192,7 +186,7 @@ class WorkerLoop:
         # A population sampler (PBT) may have finished, or have nothing to start until a
         # running member's segment ends: then this slot waits outside the lock.
         sampler = self.study.sampler
-        if not waiting and getattr(sampler, "is_finished", None) is not None:
+        if not waiting and isinstance(sampler, Population):
             if sampler.is_finished(self.study):
                 return None
             if not sampler.has_work(self.study):
@@ -213,8 +207,6 @@ class WorkerLoop:
         return trial
 
     def _finish(self, trial: optuna.Trial, outcome: Outcome) -> None:
-        from hpo.study import record_failure_id
-
         if self._in_flight.pop(trial.number, None) is None:
             return  # already recorded as abandoned (the loop was leaving)
         study, storage = self.study, self.study._storage
@@ -262,8 +254,6 @@ class WorkerLoop:
         """Record a trial this loop started and will not finish (caller holds the lock):
         FAIL with ``reason``; re-enqueued without using a retry if ``kind`` is
         ``"interrupted"``."""
-        from hpo.study import record_failure_id
-
         if self._in_flight.pop(trial.number, None) is None:
             return
         storage = self.study._storage

@@ -24,6 +24,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hpo import _attrs
+from hpo._failures import record_failure_id
 from hpo.continuation import checkpoint_of
 
 __all__ = ["Heartbeat", "dead_worker", "fail_stale_trials", "retry"]
@@ -67,7 +68,7 @@ def retry(study: optuna.Study, failed: FrozenTrial, max_retries: int, *,
     if count and n >= max_retries:
         return None
     attrs = failed.system_attrs
-    system_attrs: dict = {"fixed_params": dict(failed.params), _attrs.RETRY_OF: failed.number,
+    system_attrs: dict = {_attrs.FIXED_PARAMS: dict(failed.params), _attrs.RETRY_OF: failed.number,
                           _attrs.RETRY_COUNT: n + 1 if count else n}
     # the retry is the same segment of the same configuration (scheduler) or member (PBT)
     system_attrs.update({k: attrs[k] for k in _attrs.SEGMENT_OF if k in attrs})
@@ -128,8 +129,6 @@ def fail_stale_trials(study: optuna.Study, grace: float, max_retries: int) -> li
     it stopped beating for ``grace`` seconds (any host). Trials started outside hpo's
     runner (no heartbeat) are left alone. Returns the numbers of the trials marked failed.
     """
-    from hpo.study import record_failure_id
-
     now = time.time()
     failed = []
     for t in study.get_trials(deepcopy=False, states=[TrialState.RUNNING]):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,18 +39,18 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo import _attrs
 from hpo.samplers._carbs._candidates import random_point, sample_around
 from hpo.samplers._carbs._pareto import group_observations, pareto_groups, same_point
 from hpo.samplers._carbs._scaling import PowerLaw, front
 from hpo.samplers._carbs._spaces import Transform
+from hpo.samplers._local import ProcessLocal
+from hpo.samplers._pending import store_params, stored_params
 from hpo.space import study_hints
 
-__all__ = ["CARBS", "KIND_ATTR", "STUDY_ATTR", "PowerLaw", "cost_front", "cost_of",
-           "extrapolate", "scaling_laws"]
+__all__ = ["CARBS", "PowerLaw", "cost_front", "cost_mode", "cost_of", "extrapolate", "scaling_laws"]
 
 _logger = logging.getLogger(__name__)
-KIND_ATTR = "hpo:carbs:kind"  # trial system attr: "random" | "resample" | "model" | "fallback"
-STUDY_ATTR = "hpo:carbs"  # study system attr: {"cost": <cost mode>}
 _MIN_WALL_TIME = 1e-6  # seconds; a wall time of 0 would break log(cost)
 
 
@@ -111,10 +110,53 @@ class _Categorical:
             return math.nan
 
 
+@dataclass(frozen=True)
+class _Space:
+    """What CARBS searches: the numeric parameters' transforms, with their basic-space
+    bounds ``lo``, ``hi``, then the categoricals, with their numbers of ``choices``.
+    A row of basic values has the ``D`` numeric columns first, then one choice index
+    per categorical."""
+
+    transforms: list[Transform]
+    cats: list[_Categorical]
+    lo: np.ndarray
+    hi: np.ndarray
+    choices: list[int]
+
+    @classmethod
+    def build(cls, transforms: list[Transform], cats: list[_Categorical]) -> _Space:
+        return cls(transforms, cats, np.array([t.basic_bounds()[0] for t in transforms]),
+                   np.array([t.basic_bounds()[1] for t in transforms]),
+                   [len(c.dist.choices) for c in cats])
+
+    @property
+    def D(self) -> int:
+        return len(self.transforms)
+
+
+@dataclass(frozen=True)
+class _Observations:
+    """Rows of basic values (:class:`_Space`) of a study's trials: ``X`` of the completed
+    ones, with their outputs ``y``, ``costs`` and ``trials``; ``failed`` of the failed
+    ones (exceptions, NaN); ``pending`` of those still running."""
+
+    X: np.ndarray
+    y: np.ndarray
+    costs: np.ndarray
+    trials: list[FrozenTrial]
+    failed: np.ndarray
+    pending: np.ndarray
+
+    @property
+    def tried(self) -> np.ndarray:
+        """Every row: completed, failed and running."""
+        return np.vstack([self.X, self.failed, self.pending])
+
+
 # --------------------------------------------------------------------------- sampler
 
 
-class CARBS(BaseSampler):
+class CARBS(ProcessLocal, BaseSampler):
     """Cost-Aware pareto-Region Bayesian Search, for one objective with a cost per trial.
 
     Each trial's *cost* is its user attribute ``"cost"`` (``trial.set_user_attr("cost",
@@ -180,6 +222,8 @@ class CARBS(BaseSampler):
                  conservative_pareto: bool = True, clamp_pareto_value: bool = True,
                  fantasies: str = "thompson", categorical_mutation: float = 0.2,
                  fit_hyperparameters: bool = False, device: str = "auto") -> None:
+        # hpo.surrogates imports torch: deferred here and below, so that importing this
+        # module (cost_front and the CLI's read-off of a CARBS study) loads none
         from hpo.surrogates.device import check_device
 
         check_device(device)
@@ -229,16 +273,7 @@ class CARBS(BaseSampler):
         self._random = RandomSampler(seed=seed)
         self._space = IntersectionSearchSpace()
         self._marked: set[int] = set()
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+        self._reset_local()
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
@@ -259,7 +294,7 @@ class CARBS(BaseSampler):
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         if study._study_id not in self._marked:
             self._marked.add(study._study_id)
-            study._storage.set_study_system_attr(study._study_id, STUDY_ATTR,
+            study._storage.set_study_system_attr(study._study_id, _attrs.CARBS,
                                                  {"cost": self._cost})
         self._random.before_trial(study, trial)
 
@@ -304,8 +339,7 @@ class CARBS(BaseSampler):
         self._single(study)
         if not search_space:
             return {}
-        from hpo.samplers.gp import store_params
-        from hpo.surrogates.device import cpu_threads
+        from hpo.surrogates.device import cpu_threads  # defers torch (see __init__)
 
         transforms = [self.transform(study, n, d) for n, d in search_space.items()
                       if not isinstance(d, CategoricalDistribution)]
@@ -316,18 +350,16 @@ class CARBS(BaseSampler):
         with cpu_threads(1):
             params, kind = self._suggest(study, trial, transforms, cats,
                                          np.random.default_rng(seed))
-        study._storage.set_trial_system_attr(trial._trial_id, KIND_ATTR, kind)
+        study._storage.set_trial_system_attr(trial._trial_id, _attrs.CARBS_KIND, kind)
         store_params(study, trial, params)
         return params
 
     # -- the algorithm ---------------------------------------------------------------------
 
     def _data(self, study: Study, trial: FrozenTrial, transforms: list[Transform],
-              cats: Sequence[_Categorical] = ()) -> Any:
-        """Rows of basic values (then choice indices) of the completed, failed and
-        running trials, with the outputs, costs and trials of the completed ones."""
-        from hpo.samplers.gp import stored_params
-
+              cats: Sequence[_Categorical] = ()) -> _Observations:
+        """The completed, failed and running trials other than ``trial`` that have every
+        parameter of ``transforms`` and ``cats``, as rows of basic values."""
         names = [t.name for t in transforms] + [c.name for c in cats]
         Xs, ys, cs, trials, Xf, Xp = [], [], [], [], [], []
         for t in study.get_trials(deepcopy=False):
@@ -355,17 +387,15 @@ class CARBS(BaseSampler):
                 Xp.append(x)
         D = len(transforms) + len(cats)
         as2d = lambda rows: np.array(rows, dtype=float).reshape(len(rows), D)  # noqa: E731
-        return as2d(Xs), np.array(ys), np.array(cs), trials, as2d(Xf), as2d(Xp)
+        return _Observations(as2d(Xs), np.array(ys), np.array(cs), trials, as2d(Xf), as2d(Xp))
 
     def _suggest(self, study: Study, trial: FrozenTrial, transforms: list[Transform],
                  cats: list[_Categorical], rng: np.random.Generator
                  ) -> tuple[dict[str, Any], str]:
-        Xs, ys, cs, trials, Xf, Xp = self._data(study, trial, transforms, cats)
+        obs = self._data(study, trial, transforms, cats)
+        space = _Space.build(transforms, cats)
         sign = 1 if study.direction == StudyDirection.MAXIMIZE else -1
-        D = len(transforms)
-        lo = np.array([t.basic_bounds()[0] for t in transforms])
-        hi = np.array([t.basic_bounds()[1] for t in transforms])
-        choices = [len(c.dist.choices) for c in cats]
+        D, lo, hi, choices = space.D, space.lo, space.hi, space.choices
 
         def params_of(b: np.ndarray) -> dict[str, Any]:
             out = {t.name: t.value(float(v)) for t, v in zip(transforms, b[:D], strict=True)}
@@ -378,35 +408,34 @@ class CARBS(BaseSampler):
                              mutation=mutation)
             return params_of(origins[0] if b is None else b)
 
-        if len(ys) < self._n_random:
+        if len(obs.y) < self._n_random:
             # a categorical without a centre: a uniform draw (mutating it keeps it uniform)
             center = np.array([[float(t.to_basic(t.center)) for t in transforms]
                                + [float(rng.integers(k)) if c.center is None else c.center
                                   for c, k in zip(cats, choices, strict=True)]])
             return random_around(center, self._mutation), "random"
-        groups = group_observations(Xs, ys, cs)
+        groups = group_observations(obs.X, obs.y, obs.costs)
         if self._resample:
             n_resampled = sum(1 for t in study.get_trials(deepcopy=False)
-                              if t.system_attrs.get(KIND_ATTR) == "resample")
+                              if t.system_attrs.get(_attrs.CARBS_KIND) == "resample")
             # Trials CARBS did not suggest (added, enqueued, another sampler's) count as
             # resamples already made, one per resample_frequency of them: a study warm-
             # started with 200 of them does not resample 39 times in a row (the
             # reference would, after initialize_from_observations).
-            n_external = sum(1 for t in trials if KIND_ATTR not in t.system_attrs)
+            n_external = sum(1 for t in obs.trials if _attrs.CARBS_KIND not in t.system_attrs)
             n_resampled += n_external // self._resample
-            if len(ys) > (n_resampled + 1) * self._resample:
+            if len(obs.y) > (n_resampled + 1) * self._resample:
                 plain = sorted(pareto_groups(groups, self._frac, sign, conservative=False),
                                key=lambda g: g.cost)
-                counts = [len(g) + int(same_point(Xp, g.x[None]).sum()) for g in plain]
+                counts = [len(g) + int(same_point(obs.pending, g.x[None]).sum()) for g in plain]
                 g = plain[int(np.argmin(counts))]
-                chosen = trials[g.indices[0]].params
+                chosen = obs.trials[g.indices[0]].params
                 return {n: chosen[n] for n in [t.name for t in transforms]
                         + [c.name for c in cats]}, "resample"
         pareto = pareto_groups(groups, self._frac, sign, conservative=self._conservative)
-        origins = np.array([Xs[g.indices[0]] for g in pareto])
+        origins = np.array([obs.X[g.indices[0]] for g in pareto])
         try:
-            b = self._candidate(Xs, ys, cs, Xf, Xp, pareto, origins, transforms, choices,
-                                sign, lo, hi, rng)
+            b = self._candidate(obs, space, pareto, origins, sign, rng)
         except Exception as exc:  # the reference falls back on any error too
             _logger.debug("CARBS: candidate generation failed (%s); random fallback", exc)
             b = None
@@ -414,14 +443,14 @@ class CARBS(BaseSampler):
             return random_around(origins, self._mutation), "fallback"
         return params_of(b), "model"
 
-    def _candidate(self, Xs: np.ndarray, ys: np.ndarray, cs: np.ndarray, Xf: np.ndarray,
-                   Xp: np.ndarray, pareto: list[Any], origins: np.ndarray,
-                   transforms: list[Transform], choices: list[int], sign: int,
-                   lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator
+    def _candidate(self, obs: _Observations, space: _Space, pareto: list[Any],
+                   origins: np.ndarray, sign: int, rng: np.random.Generator
                    ) -> np.ndarray | None:
-        from hpo.samplers._carbs._models import Surrogate, log_expected_improvement
+        """The best model suggestion around ``origins`` (the Pareto groups' first rows),
+        or ``None`` when every candidate was tried already."""
+        from hpo.samplers._carbs._models import Surrogate, log_expected_improvement  # torch
 
-        D = len(transforms)
+        D, choices, lo, hi = space.D, space.choices, space.lo, space.hi
 
         def encode(X: np.ndarray) -> np.ndarray:
             # one-hot choices scaled by radius / sqrt(2): a changed choice is one radius
@@ -432,16 +461,16 @@ class CARBS(BaseSampler):
         pareto_idx = [i for g in pareto for i in g.indices]
         bounds = None
         if self._fit:  # the unit cube of the fitted GPs: the data's box, one radius wider
-            E = encode(np.vstack([Xs, Xf, Xp]))
+            E = encode(obs.tried)
             w = np.full(E.shape[1] - D, self._radius / math.sqrt(2.0))
             bounds = (np.r_[np.maximum(lo, E[:, :D].min(0) - self._radius), np.zeros_like(w)],
                       np.r_[np.minimum(hi, E[:, :D].max(0) + self._radius), w])
-        model = Surrogate(encode(Xs), ys, cs, encode(Xf), pareto_idx, sign, self._radius,
-                          self._device, unit_bounds=bounds)
-        model.fantasise(encode(Xp), rng, thompson=self._thompson)
+        model = Surrogate(encode(obs.X), obs.y, obs.costs, encode(obs.failed), pareto_idx, sign,
+                          self._radius, self._device, unit_bounds=bounds)
+        model.fantasise(encode(obs.pending), rng, thompson=self._thompson)
 
         def round_basic(x: np.ndarray) -> np.ndarray:
-            return np.column_stack([t.round_basic(x[:, j]) for j, t in enumerate(transforms)])
+            return np.column_stack([t.round_basic(x[:, j]) for j, t in enumerate(space.transforms)])
 
         n = self._per_dim * (D + len(choices))
         X, prob = sample_around(origins, self._radius, n, rng, lo, hi,
@@ -450,12 +479,12 @@ class CARBS(BaseSampler):
         # a model suggestion is never a configuration already tried or running: rounding
         # collapses many candidates onto the origins, whose EI against a smoothed front can
         # stay high (the reference would re-run them; repeats are resample_frequency's job)
-        fresh = ~same_point(X, np.vstack([Xs, Xf, Xp])).any(-1)
+        fresh = ~same_point(X, obs.tried).any(-1)
         X, prob = X[fresh], prob[fresh]
         if len(X) == 0:
             return None
-        obs = model.observe(encode(X))
-        threshold = obs.pareto_value
+        pred = model.observe(encode(X))
+        threshold = pred.pareto_value
         if self._clamp:
             c_min, c_max = pareto[0].cost, pareto[-1].cost
             if self._max_cost is not None:
@@ -465,11 +494,11 @@ class CARBS(BaseSampler):
             t = np.clip(model.cost_scaler.transform_log(np.array([math.log(c)])),
                         *model.pareto_range)
             threshold = np.maximum(threshold, model.pareto_at(t))
-        log_acq = log_expected_improvement(obs.mean, obs.var, threshold + self._bias)
+        log_acq = log_expected_improvement(pred.mean, pred.var, threshold + self._bias)
         with np.errstate(divide="ignore"):
-            log_acq = log_acq + np.log(prob) + np.log(obs.p_success)
+            log_acq = log_acq + np.log(prob) + np.log(pred.p_success)
         if self._max_cost is not None:
-            ok = obs.cost < self._max_cost
+            ok = pred.cost < self._max_cost
             if not ok.any():
                 raise ValueError("no candidate under max_suggestion_cost")
             log_acq = np.where(ok, log_acq, -np.inf)
@@ -479,11 +508,13 @@ class CARBS(BaseSampler):
 # --------------------------------------------------------------------------- read-off
 
 
-def _mode(study: Study, cost: str | None) -> str:
+def cost_mode(study: Study, cost: str | None = None) -> str:
+    """How ``study``'s costs are read: ``cost`` if given (checked), else the mode its
+    CARBS sampler recorded (``"auto"`` when none did)."""
     if cost is not None:
         return _check_cost_mode(cost)
     attrs = study._storage.get_study_system_attrs(study._study_id)
-    return str(attrs.get(STUDY_ATTR, {}).get("cost", "auto"))
+    return str(attrs.get(_attrs.CARBS, {}).get("cost", "auto"))
 
 
 def cost_front(study: Study, cost: str | None = None) -> list[dict[str, Any]]:
@@ -493,7 +524,7 @@ def cost_front(study: Study, cost: str | None = None) -> list[dict[str, Any]]:
     if len(study.directions) != 1:
         raise ValueError("cost_front: needs a single-objective study (performance); the cost "
                          "comes from each trial")
-    mode = _mode(study, cost)
+    mode = cost_mode(study, cost)
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.value is not None and math.isfinite(t.value)]
     if not done:

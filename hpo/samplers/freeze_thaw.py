@@ -32,9 +32,10 @@ from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-from hpo.samplers._schedulers._base import Number, Scheduler
+from hpo._typing import Number
+from hpo.samplers._pending import store_params
+from hpo.samplers._schedulers._base import Scheduler
 from hpo.samplers._schedulers._plan import Config, New, Promote
-from hpo.samplers.gp import store_params
 from hpo.samplers.multifidelity import MultiFidelityGPSampler
 
 __all__ = ["FreezeThaw"]
@@ -96,11 +97,10 @@ class FreezeThaw(Scheduler):
         space = self._mf.infer_relative_search_space(study, trial)
         if not space:
             return New(_BRACKET, 0)
-        with self._mf._lock:  # its warm starts and generator are shared with its sampling
-            model = self._mf.model(study, trial, space)
-            if model is None:
-                return New(_BRACKET, 0)
-            new_params, _ = self._mf.propose(model, 1.0)
+        fitted = self._mf.fit_and_propose(study, trial, space, 1.0)
+        if fitted is None:
+            return New(_BRACKET, 0)
+        model, new_params = fitted
         levels = self.levels(study)
         R = levels[-1]
         paused = [c for c in configs.get(_BRACKET, []) if not c.busy and 0 <= c.top < top

@@ -17,10 +17,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +30,8 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.samplers._local import ProcessLocal
+from hpo.samplers._pending import store_params, stored_params
 from hpo.space import UnitCubeEncoder
 from hpo.surrogates import (
     GP,
@@ -47,8 +47,6 @@ from hpo.surrogates.model import MIN_NOISE
 __all__ = ["GPSampler"]
 
 _logger = logging.getLogger(__name__)
-_PARAMS_KEY = "hpo:gp:params"  # system attr chunks: the relative params of a running trial
-_CHUNK = 2000  # characters per system attr (RDB storages limit their length)
 
 
 @dataclasses.dataclass
@@ -76,7 +74,7 @@ class Proposal:
                              seed=self.seed, device=self.device, exclude=self.exclude)
 
 
-class GPSampler(BaseSampler):
+class GPSampler(ProcessLocal, BaseSampler):
     """Gaussian-process Bayesian optimisation; one or several objectives, mixed spaces.
 
     Start-up: the first ``n_startup_trials`` trials are drawn by ``independent_sampler``
@@ -167,19 +165,13 @@ class GPSampler(BaseSampler):
         self._warn = warn_independent_sampling
         self._warp = output_warping
         self._warned: set[str] = set()
+        self._reset_local()
+
+    _local = ("_cache",)
+
+    def _reset_local(self) -> None:
+        super()._reset_local()
         self._cache: dict[tuple[str, str], GP] = {}  # warm starts, per space and model role
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Picklable for worker processes: a lock cannot travel, a warm-start cache need not.
-        state = self.__dict__.copy()
-        del state["_lock"]
-        state["_cache"] = {}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
@@ -336,22 +328,3 @@ class GPSampler(BaseSampler):
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         self._independent.after_trial(study, trial, state, values)
-
-
-def store_params(study: Study, trial: FrozenTrial, params: dict[str, Any]) -> None:
-    """Record the parameters a sampler chose for ``trial`` before the trial suggests
-    them, so that other workers' samplers see them as pending (fantasies)."""
-    text = json.dumps(params)
-    for i in range(0, len(text), _CHUNK):
-        study._storage.set_trial_system_attr(trial._trial_id, f"{_PARAMS_KEY}:{i // _CHUNK}",
-                                             text[i:i + _CHUNK])
-
-
-def stored_params(trial: FrozenTrial) -> dict[str, Any]:
-    """The parameters :func:`store_params` recorded for ``trial`` (``{}`` if none)."""
-    chunks, i = [], 0
-    while (chunk := trial.system_attrs.get(f"{_PARAMS_KEY}:{i}")) is not None:
-        chunks.append(chunk)
-        i += 1
-    return json.loads("".join(chunks)) if chunks else {}
-

@@ -24,7 +24,8 @@ import math
 
 from optuna.samplers import BaseSampler
 
-from hpo.samplers._schedulers._base import Number, Scheduler
+from hpo._typing import Number
+from hpo.samplers._schedulers._base import Scheduler
 
 __all__ = ["IDHB", "Hyperband"]
 

@@ -47,16 +47,16 @@ from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
+from hpo import _attrs
 from hpo.llm import Backend, LLMError, OpenAICompatible, Reply, Transformers, _parse, _prompts
-from hpo.samplers.gp import GPSampler, store_params, stored_params
+from hpo.samplers._pending import store_params, stored_params
+from hpo.samplers.gp import GPSampler
 from hpo.space import UnitCubeEncoder
 from hpo.surrogates.device import DTYPE, cpu_threads
 
 __all__ = ["LLMSampler"]
 
 _log = logging.getLogger(__name__)
-RECORD = "hpo:llm"  # trial system attr: what the LLM did for this trial
-WARM = "hpo:llm:warm_start"  # study system attr: the zero-shot configurations
 _BACKENDS = {"openai": OpenAICompatible, "transformers": Transformers}
 
 
@@ -190,7 +190,7 @@ class LLMSampler(GPSampler):
                 record["source"] = "startup"
         else:
             params = self._with_proposals(study, trial, search_space, trials, Y, record)
-        study._storage.set_trial_system_attr(trial._trial_id, RECORD, record)
+        study._storage.set_trial_system_attr(trial._trial_id, _attrs.LLM, record)
         if params:
             store_params(study, trial, params)
         return params
@@ -259,7 +259,7 @@ class LLMSampler(GPSampler):
         if not self._n_warm:
             return None
         others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-        if sum(1 for t in others if (t.system_attrs.get(RECORD) or {}).get("source")
+        if sum(1 for t in others if (t.system_attrs.get(_attrs.LLM) or {}).get("source")
                == "warm_start") >= self._n_warm:
             return None
         with self._lock:  # one request for this process's workers (another may race it)
@@ -277,7 +277,7 @@ class LLMSampler(GPSampler):
     def _warm_configs(self, study: Study, space: dict[str, BaseDistribution],
                       record: dict[str, Any]) -> dict[str, Any]:
         """The study's zero-shot answer, asked for (and recorded) the first time."""
-        warm = study._storage.get_study_system_attrs(study._study_id).get(WARM)
+        warm = study._storage.get_study_system_attrs(study._study_id).get(_attrs.LLM_WARM_START)
         if warm is None or warm.get("space") != sorted(space):
             asked: dict[str, Any] = {}
             configs = self._ask(self._messages(self.prompts.warm_start,
@@ -285,7 +285,7 @@ class LLMSampler(GPSampler):
                                 space, self._n_warm, set(), time.monotonic() + self._timeout,
                                 asked)
             warm = {"space": sorted(space), "configs": configs, **asked}
-            study._storage.set_study_system_attr(study._study_id, WARM, warm)
+            study._storage.set_study_system_attr(study._study_id, _attrs.LLM_WARM_START, warm)
             record.update(asked)
         return warm
 

@@ -30,7 +30,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial
 
-from hpo.samplers._pbt._base import Number
+from hpo._typing import Number
 from hpo.samplers._pbt._population import Member
 from hpo.samplers.pbt import PBT
 

@@ -32,10 +32,11 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo._typing import Number
 from hpo.samplers._local import ProcessLocal
 from hpo.samplers._multifidelity._data import Curves, ResourceScale, read_curves, resource_scale
 from hpo.samplers._multifidelity._model import CurveModel, fit_curve_model
-from hpo.samplers.gp import store_params
+from hpo.samplers._pending import store_params
 from hpo.space import UnitCubeEncoder
 from hpo.surrogates import grid_limit, optimize_acqf
 from hpo.surrogates.device import check_device, cpu_threads
@@ -50,7 +51,6 @@ COSTS = ("resource", "time")
 # only a start at the lowest rung, so the acquisition is maximised less tightly than
 # GPSampler's (100)
 _ACQ_MAX_ITER = 30
-Number = int | float
 
 
 class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
@@ -240,6 +240,19 @@ class MultiFidelityGPSampler(ProcessLocal, BaseSampler):
                                      max_grid=grid_limit(len(model.gp.train_X)),
                                      device=model.gp.train_X.device, exclude=model.taken())
         return model.encoder.decode(x.cpu().numpy()), value
+
+    def fit_and_propose(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution], s: float | None = None
+                        ) -> tuple[CurveModel, dict[str, Any]] | None:
+        """:meth:`model` for ``trial`` and the new configuration :meth:`propose` picks at
+        resource ``s``, under this sampler's lock (its warm starts and generator are
+        shared with its sampling); ``None`` during start-up. What FreezeThaw decides on."""
+        with self._lock:
+            model = self.model(study, trial, search_space)
+            if model is None:
+                return None
+            params, _ = self.propose(model, s)
+        return model, params
 
     # -- Optuna's sampler interface ----------------------------------------------------------
 

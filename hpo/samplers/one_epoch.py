@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from optuna.samplers import BaseSampler
 
-from hpo.samplers._schedulers._base import Number, Scheduler
+from hpo._typing import Number
+from hpo.samplers._schedulers._base import Scheduler
 
 __all__ = ["OneEpoch"]
 

@@ -41,7 +41,8 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
-from hpo.samplers._pbt._base import Number, PopulationSampler
+from hpo._typing import Number
+from hpo.samplers._pbt._base import PopulationSampler
 from hpo.samplers._pbt._population import Member
 from hpo.space import UnitCubeEncoder
 from hpo.surrogates import fit_gp
@@ -90,6 +91,11 @@ class PB2(PopulationSampler):
             raise ValueError(f"mutate: must be a list of parameter names, got {mutate!r}")
         self._mutate = None if mutate is None else tuple(mutate)
         self._device = device
+
+    _local = (*PopulationSampler._local, "_fitted")
+
+    def _reset_local(self) -> None:
+        super()._reset_local()
         self._fitted: Any = None  # the last GP hyperparameters, to warm-start the next fit
 
     def _rows(self, study: Study, names: list[str]) -> tuple[list[FrozenTrial], list[FrozenTrial]]:

@@ -31,7 +31,8 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-from hpo.samplers._pbt._base import Number, PopulationSampler
+from hpo._typing import Number
+from hpo.samplers._pbt._base import PopulationSampler
 from hpo.samplers._pbt._explore import perturb
 from hpo.samplers._pbt._population import Member
 

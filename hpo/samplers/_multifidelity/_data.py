@@ -38,11 +38,10 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs, _segments
-from hpo.samplers.gp import stored_params
+from hpo._typing import Number
+from hpo.samplers._pending import stored_params
 
 __all__ = ["Curves", "ResourceScale", "read_curves", "resource_scale"]
-
-Number = int | float
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ class Curves:
 
 def _stored_params(trial: FrozenTrial) -> dict[str, Any]:
     """Parameters a RUNNING trial has not suggested yet but a sampler chose for it."""
-    fixed = trial.system_attrs.get("fixed_params") or {}
+    fixed = trial.system_attrs.get(_attrs.FIXED_PARAMS) or {}
     return {**stored_params(trial), **fixed, **trial.params}
 
 

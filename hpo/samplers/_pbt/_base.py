@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import itertools
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,29 +29,22 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.storages import InMemoryStorage
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
-from hpo.continuation import checkpoint_of, set_budget
-from hpo.samplers._continuing import ContinuationSampler
+from hpo._typing import Number
+from hpo.continuation import checkpoint_of, checkpoint_store, still_needed
+from hpo.exceptions import PopulationFinished
+from hpo.samplers._continuing import ContinuationSampler, Decision
 from hpo.samplers._pbt._explore import check_params
 from hpo.samplers._pbt._population import Member, read_population
 from hpo.samplers._schedulers._ladder import check_resource
 
-__all__ = ["PopulationFinished", "PopulationSampler"]
+__all__ = ["PopulationSampler"]
 
 _logger = logging.getLogger("hpo.samplers")
-Number = int | float
 
-
-class PopulationFinished(ValueError):
-    """Asked for a trial after every member reached ``max_resource``."""
-
-
-_POLL = 0.2  # seconds between looks at the study while a worker waits
-_GRACE = 60.0  # a superseded checkpoint is removed this long after its successor finished
 
 
 @dataclass(frozen=True)
@@ -218,114 +209,49 @@ class PopulationSampler(ContinuationSampler):
                 return _Start(member.id)  # nothing to copy: start it afresh
         return _Continue(member)
 
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        if study._is_multi_objective() != (self._objectives == "several"):
-            return  # sample_relative / sample_independent say why
-        if _attrs.STOP in trial.system_attrs:
-            return  # decided already: a retry, an hpo.extend, or this trial in a worker
-        self._warn_about_pruner(study)
-        try:
-            while True:
-                with self._lock:
-                    members = self.population(study, but=trial.number)
-                    action = self._decide(study, trial, members)
-                    if action is not None:
-                        self._apply(study, trial, action)
-                        if not self._taken_elsewhere(study, trial, action):
-                            self._collect(study, members)
-                            return
-                if action is None and not any(m.busy for m in members):
-                    raise PopulationFinished(f"{type(self).__name__}: the population has "
-                                             "finished: every member reached "
-                                             f"max_resource={self._max}")
-                time.sleep(_POLL)
-        except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
-            self._refuse(study, trial, exc)
-            raise
-
-    def _apply(self, study: Study, trial: FrozenTrial,
-               action: _Start | _Continue | _Exploit) -> None:
-        storage, tid = study._storage, trial._trial_id
-        params: dict[str, Any] = {}
+    def _next(self, study: Study, trial: FrozenTrial) -> Decision | None:
+        members = self.population(study, but=trial.number)
+        action = self._decide(study, trial, members)
+        if action is None:
+            if not any(m.busy for m in members):
+                raise PopulationFinished(f"{type(self).__name__}: the population has finished: "
+                                         f"every member reached max_resource={self._max}")
+            return None  # wait for a running member
         if isinstance(action, _Start):
-            set_budget(study, trial, start=0, stop=min(self._interval, self._max))
-            member = action.member
-        else:
-            seg = action.segment if isinstance(action, _Exploit) else action.member.last
-            assert seg is not None
-            latest = checkpoint_of(seg.system_attrs)
-            start = latest[1] if latest is not None and latest[1] is not None \
-                else seg.system_attrs[_attrs.STOP]
-            set_budget(study, trial, start=start, stop=min(start + self._interval, self._max),
-                       parent=seg.number)
-            member = action.member.id
-            params = dict(seg.params)
-            if isinstance(action, _Exploit):
-                space = dict(seg.distributions)
-                rng = np.random.default_rng([self._seed or 0, 11, trial.number])
-                params = self._explore(study, action.member, seg, space, rng)
-                check_params(params, space, f"{type(self).__name__} explore")
-                source = seg.system_attrs.get(_attrs.MEMBER, action.source.id)
-                storage.set_trial_system_attr(tid, _attrs.EXPLOIT, source)
-                trial.system_attrs[_attrs.EXPLOIT] = source
-        storage.set_trial_system_attr(tid, _attrs.MEMBER, member)
-        storage.set_trial_system_attr(tid, "fixed_params", params)
-        trial.system_attrs[_attrs.MEMBER] = member
-        # Optuna's Trial reads its fixed parameters from this object after before_trial.
-        trial.system_attrs["fixed_params"] = params
+            return Decision(0, min(self._interval, self._max),
+                            attrs={_attrs.MEMBER: action.member}, claim=_attrs.MEMBER)
+        seg = action.segment if isinstance(action, _Exploit) else action.member.last
+        assert seg is not None
+        latest = checkpoint_of(seg.system_attrs)
+        start = latest[1] if latest is not None and latest[1] is not None \
+            else seg.system_attrs[_attrs.STOP]
+        attrs: dict[str, Any] = {_attrs.MEMBER: action.member.id}
+        params = dict(seg.params)
+        if isinstance(action, _Exploit):
+            space = dict(seg.distributions)
+            rng = np.random.default_rng([self._seed or 0, 11, trial.number])
+            params = self._explore(study, action.member, seg, space, rng)
+            check_params(params, space, f"{type(self).__name__} explore")
+            attrs[_attrs.EXPLOIT] = seg.system_attrs.get(_attrs.MEMBER, action.source.id)
+        return Decision(start, min(start + self._interval, self._max), parent=seg.number,
+                        params=params, attrs=attrs, claim=_attrs.MEMBER)
 
-    @staticmethod
-    def _taken_elsewhere(study: Study, trial: FrozenTrial,
-                         action: _Start | _Continue | _Exploit) -> bool:
-        """Whether another process gave the same member the same segment meanwhile."""
-        if isinstance(study._storage, InMemoryStorage):
-            return False  # one process: the lock has serialised the decisions
-        mid = action.member if isinstance(action, _Start) else action.member.id
-        stop = study._storage.get_trial_system_attrs(trial._trial_id)[_attrs.STOP]
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
-                                                          TrialState.WAITING)):
-            a = t.system_attrs
-            if t.number != trial.number and a.get(_attrs.MEMBER) == mid \
-                    and a.get(_attrs.STOP) == stop and _attrs.RETRY_OF not in a:
-                return True
-        return False
-
-    def _collect(self, study: Study, members: list[Member]) -> None:
-        """Remove the checkpoints no member can continue or copy any more.
-
-        A member continues its latest segment or copies another member's segment at its
-        own resource, so a segment is needed while it is its member's latest, while a
-        live member has not passed its resource, or while a running or waiting trial
-        continues or retries it. Others are removed a minute after they stopped being
-        needed (a decision in another process may have read the study just before)."""
+    def _decided(self, study: Study, trial: FrozenTrial, decision: Decision) -> None:
+        """Remove the checkpoints no trial can continue or copy any more
+        (:func:`hpo.continuation.still_needed`), unless ``keep_checkpoints``."""
         if self._keep:
             return
-        live = [m for m in members if not m.done(self._max)]
-        behind = min((m.stop for m in live), default=math.inf)
-        needed: set[int] = {m.last.number for m in members if m.last is not None}
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
-                                                          TrialState.WAITING)):
-            a = t.system_attrs
-            needed.update(a[k] for k in (_attrs.PARENT, _attrs.RETRY_OF) if k in a)
-        now = time.time()
-        from hpo.continuation import _store
-
         store = None
-        for m in members:
-            done = [t for t in m.segments if t.state == TrialState.COMPLETE]
-            for old, new in itertools.pairwise(done):
-                latest = checkpoint_of(old.system_attrs)
-                artifact = None if latest is None else latest[0]
-                if artifact is None or artifact in self._removed or old.number in needed \
-                        or old.system_attrs[_attrs.STOP] >= behind:
-                    continue
-                if new.datetime_complete is None or \
-                        now - new.datetime_complete.timestamp() < _GRACE:
-                    continue
-                store = store or _store(study._storage, study._study_id)
-                with contextlib.suppress(FileNotFoundError):  # another worker removed it
-                    store.remove(artifact)
-                self._removed.add(artifact)
+        trials = study.get_trials(deepcopy=False)
+        needed = still_needed(trials)
+        for t in trials:
+            latest = checkpoint_of(t.system_attrs)
+            if latest is None or t.number in needed or latest[0] in self._removed:
+                continue
+            store = store or checkpoint_store(study._storage, study._study_id)
+            with contextlib.suppress(FileNotFoundError):  # another worker removed it
+                store.remove(latest[0])
+            self._removed.add(latest[0])
 
     # -- sampling --------------------------------------------------------------------------
 
@@ -340,7 +266,7 @@ class PopulationSampler(ContinuationSampler):
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial
                                     ) -> dict[str, BaseDistribution]:
-        if trial.system_attrs.get("fixed_params"):
+        if trial.system_attrs.get(_attrs.FIXED_PARAMS):
             return {}
         self._check_objectives(study)
         return self._searcher.infer_relative_search_space(study, trial)
@@ -360,20 +286,19 @@ class PopulationSampler(ContinuationSampler):
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         self._searcher.after_trial(study, trial, state, values)
-        if not getattr(study._thread_local, "in_optimize_loop", False):
-            return  # the runner asks is_finished itself
         # Optuna stores this trial's state after after_trial: count it as finished here.
-        ends = state == TrialState.COMPLETE and \
-            trial.system_attrs.get(_attrs.STOP, 0) >= self._max
+        if state != TrialState.COMPLETE or trial.system_attrs.get(_attrs.STOP, 0) < self._max:
+            return  # the population can only finish with a member's last segment
         members = self.population(study)
         mine = trial.system_attrs.get(_attrs.MEMBER)
         if len(members) >= self._n and all(
-                (m.done(self._max) and not m.busy) or (m.id == mine and ends and sum(
+                (m.done(self._max) and not m.busy) or (m.id == mine and sum(
                     t.state == TrialState.RUNNING for t in m.segments) == 1)
                 for m in members):
-            study.stop()  # inside study.optimize: end it
-
-
+            # inside study.optimize: end it; outside (ask and tell, hpo's runner) Optuna
+            # refuses with a RuntimeError, and the caller asks is_finished itself
+            with contextlib.suppress(RuntimeError):
+                study.stop()
 
 
 def _segment_at(member: Member, resource: Number, by_number: dict[int, FrozenTrial]

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.storages import InMemoryStorage
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
-from hpo.continuation import checkpoint_of, set_budget
-from hpo.samplers._continuing import ContinuationSampler
+from hpo._typing import Number
+from hpo.continuation import checkpoint_of
+from hpo.samplers._continuing import ContinuationSampler, Decision
 from hpo.samplers._schedulers._ladder import Ladder
 from hpo.samplers._schedulers._plan import (
     VARIANTS,
@@ -44,12 +44,11 @@ from hpo.samplers._schedulers._plan import (
     plan_asynchronous,
     plan_synchronous,
 )
+from hpo.samplers.protocols import ModelsResource
 
 __all__ = ["Scheduler"]
 
 _logger = logging.getLogger("hpo.samplers")
-
-Number = int | float
 
 
 class Scheduler(ContinuationSampler):
@@ -231,70 +230,27 @@ class Scheduler(ContinuationSampler):
         first = firsts[int(rng.choice(len(firsts), p=sizes / sizes.sum()))]
         return New(f"0/{first}", first)
 
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        if study._is_multi_objective():
-            return  # sample_relative / sample_independent say why
-        if _attrs.STOP in trial.system_attrs:
-            return  # decided already: a retry, an hpo.extend, or this trial in a worker
-        self._warn_about_pruner(study)
-        try:
-            with self._lock:
-                ladder, current = self._ladder_of(study)
-                levels = ladder.levels(current)
-                configs = self.configurations(study)
-                self._seen = (trial._trial_id, configs)  # for the searcher's view below
-                _check_budget_read(configs, self._warned)
-                action = self._decide(study, trial, configs, len(levels) - 1)
-                self._apply(study, trial, action, levels)
-                if isinstance(action, Promote) and self._taken_elsewhere(study, trial, action,
-                                                                        levels):
-                    self._apply(study, trial, New(action.config.bracket, _first(action)),
-                                levels)
-        except ValueError as exc:  # nothing may stay RUNNING: fail the trial, then say why
-            self._refuse(study, trial, exc)
-            raise
-
-    def _apply(self, study: Study, trial: FrozenTrial, action: Promote | New,
-               levels: Sequence[Number]) -> None:
-        storage, tid = study._storage, trial._trial_id
+    def _next(self, study: Study, trial: FrozenTrial) -> Decision:
+        ladder, current = self._ladder_of(study)
+        levels = ladder.levels(current)
+        configs = self.configurations(study)
+        self._seen = (trial._trial_id, configs)  # for the searcher's view below
+        _check_budget_read(configs, self._warned)
+        action = self._decide(study, trial, configs, len(levels) - 1)
         if isinstance(action, New):
-            set_budget(study, trial, start=0, stop=levels[action.rung])
-            cid, bracket, rung, params = trial.number, action.bracket, action.rung, {}
-        else:
-            cfg = action.config
-            parent = cfg.ends[cfg.top]
-            latest = checkpoint_of(parent.system_attrs)
-            if latest is not None:
-                start = latest[1] if latest[1] is not None else levels[cfg.top]
-                set_budget(study, trial, start=start, stop=levels[action.rung],
-                           parent=parent.number)
-            else:  # nothing to continue from: retrain from zero
-                set_budget(study, trial, start=0, stop=levels[action.rung])
-            cid, bracket, rung, params = cfg.id, cfg.bracket, action.rung, cfg.params
-        storage.set_trial_system_attr(tid, _attrs.CONFIG, cid)
-        storage.set_trial_system_attr(tid, _attrs.BRACKET, bracket)
-        storage.set_trial_system_attr(tid, _attrs.RUNG, rung)
-        storage.set_trial_system_attr(tid, "fixed_params", params)
-        # Optuna's Trial reads its fixed parameters from this object after before_trial.
-        trial.system_attrs["fixed_params"] = params
-        for key in (_attrs.CONFIG, _attrs.BRACKET, _attrs.RUNG):
-            trial.system_attrs[key] = {_attrs.CONFIG: cid, _attrs.BRACKET: bracket,
-                                       _attrs.RUNG: rung}[key]
-
-    @staticmethod
-    def _taken_elsewhere(study: Study, trial: FrozenTrial, action: Promote,
-                         levels: Sequence[Number]) -> bool:
-        """Whether another trial claimed the same promotion while this one decided."""
-        if isinstance(study._storage, InMemoryStorage):
-            return False  # one process: the lock has serialised the decisions
-        stop = levels[action.rung]
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,
-                                                          TrialState.WAITING)):
-            attrs = t.system_attrs
-            if t.number != trial.number and attrs.get(_attrs.CONFIG) == action.config.id \
-                    and attrs.get(_attrs.STOP) == stop and _attrs.RETRY_OF not in attrs:
-                return True
-        return False
+            return _new(trial, action, levels)
+        cfg = action.config
+        parent = cfg.ends[cfg.top]
+        attrs = {_attrs.CONFIG: cfg.id, _attrs.BRACKET: cfg.bracket, _attrs.RUNG: action.rung}
+        # another process may take the same promotion meanwhile: then a new configuration
+        fallback = _new(trial, New(cfg.bracket, _first(action)), levels)
+        latest = checkpoint_of(parent.system_attrs)
+        if latest is None:  # nothing to continue from: retrain from zero
+            return Decision(0, levels[action.rung], params=cfg.params, attrs=attrs,
+                            claim=_attrs.CONFIG, fallback=fallback)
+        start = latest[1] if latest[1] is not None else levels[cfg.top]
+        return Decision(start, levels[action.rung], parent=parent.number, params=cfg.params,
+                        attrs=attrs, claim=_attrs.CONFIG, fallback=fallback)
 
     # -- sampling --------------------------------------------------------------------------
 
@@ -307,7 +263,7 @@ class Scheduler(ContinuationSampler):
         """The study as the searcher sees it: one trial per configuration, with its value
         at the highest rung where at least ``dimensions + 2`` configurations have one; a
         searcher that models the resource itself (``models_resource``) sees the study."""
-        if getattr(self._searcher, "models_resource", False):
+        if isinstance(self._searcher, ModelsResource):
             return study
         cached = self._views.get(trial._trial_id)
         if cached is not None:
@@ -332,7 +288,7 @@ class Scheduler(ContinuationSampler):
                                     ) -> dict[str, BaseDistribution]:
         if study._is_multi_objective():
             return {}
-        if trial.system_attrs.get("fixed_params"):
+        if trial.system_attrs.get(_attrs.FIXED_PARAMS):
             return {}  # a promotion: its parameters are fixed
         return self._searcher.infer_relative_search_space(self._view(study, trial), trial)
 
@@ -356,6 +312,12 @@ class Scheduler(ContinuationSampler):
 
 def _first(action: Promote) -> int:
     return int(action.config.bracket.split("/")[1])
+
+
+def _new(trial: FrozenTrial, action: New, levels: Sequence[Number]) -> Decision:
+    """A new configuration (its id is the trial's number) at the bracket's first rung."""
+    return Decision(0, levels[action.rung], attrs={
+        _attrs.CONFIG: trial.number, _attrs.BRACKET: action.bracket, _attrs.RUNG: action.rung})
 
 
 def _check_budget_read(configs: dict[str, list[Config]], warned: set[int]) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 import math
 
+from hpo._typing import Number
+
 __all__ = ["Ladder", "check_resource"]
 
-Number = int | float
 _TOL = 1e-9
 
 

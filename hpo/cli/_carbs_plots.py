@@ -7,6 +7,9 @@ import math
 from typing import Any
 
 import numpy as np
+from optuna.trial import TrialState
+
+from hpo.samplers.carbs import cost_front, cost_mode, cost_of, scaling_laws
 
 __all__ = ["cost_front_figure", "scaling_figure"]
 
@@ -14,11 +17,8 @@ __all__ = ["cost_front_figure", "scaling_figure"]
 def cost_front_figure(study: Any) -> Any:
     """Every completed trial's value against its cost (log x), the front joined."""
     import matplotlib.pyplot as plt
-    from optuna.trial import TrialState
 
-    from hpo.samplers.carbs import _mode, cost_front, cost_of
-
-    mode = _mode(study, None)
+    mode = cost_mode(study)
     done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.value is not None and math.isfinite(t.value)]
     rows = cost_front(study)
@@ -39,8 +39,6 @@ def scaling_figure(study: Any) -> Any:
     """One panel per numeric parameter: its value on the front against cost (log-log
     where positive), with the fitted power law and its exponent."""
     import matplotlib.pyplot as plt
-
-    from hpo.samplers.carbs import cost_front, scaling_laws
 
     rows = cost_front(study)
     laws = scaling_laws(study)

@@ -10,6 +10,8 @@ CLEANED = "hpo:cleaned"  # numbers of the trials whose checkpoints `hpo clean` r
 MAX_RESOURCE = "hpo:max_resource"  # resource a plain trial trains for
 SCHEDULER_LADDER = "hpo:scheduler:ladder"  # [min_resource, max_resource, eta] it started with
 SCHEDULER_MAX = "hpo:scheduler:max_resource"  # a scheduler's maximum resource, once deepened
+METRIC = "hpo:metric"  # what the objective's value is, e.g. "mean training return"
+RESOURCE = "hpo:resource"  # what the resource counts, e.g. "environment steps"
 
 # study: search space and samplers
 SPACE_HINTS = "hpo:space:hints"  # {param: {"default", "scale"}} of hpo's helpers (hpo.space)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import warnings
 from pathlib import Path
 
 import optuna
@@ -39,7 +40,7 @@ def spirals(n: int, seed: int, noise: float = 0.2) -> tuple[torch.Tensor, torch.
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
-@hpo.objective(direction="maximize")
+@hpo.objective(direction="maximize", metric="validation accuracy", resource="epochs")
 def train(
     lr: float = hpo.loguniform(1e-4, 3e-1, default=1e-3),
     width: int = hpo.integer(8, 128, log=True, default=32),
@@ -115,14 +116,19 @@ def main() -> None:
     print(f"trials: {len(states)} ({states.count('COMPLETE')} complete, "
           f"{states.count('PRUNED')} pruned, {states.count('FAIL')} failed)")
     best = study.best_trial
-    print(f"best: trial {best.number}, accuracy {best.value:.3f}, params {best.params}")
+    print(f"best: trial {best.number}, accuracy {best.value:.3f} after "
+          f"{hpo.budget(best)[1]} epochs, params {best.params}")
 
-    # Continue the best trial from its checkpoint to twice the epochs it trained.
+    # Continue the best trial from its checkpoint to twice the epochs it trained. The
+    # study's best stays compared where the other configurations are (their epochs): a
+    # longer run of one configuration alone is no comparison.
     child = hpo.extend(study, best.number, stop=2 * hpo.budget(best)[1])
     study.optimize(train, n_trials=1)
     extended = study.trials[child]
+    change = "above" if extended.value > best.value else "not above"
     print(f"extended trial {best.number} -> trial {child} over epochs "
-          f"{hpo.budget(extended)}: accuracy {extended.value:.3f}")
+          f"{hpo.budget(extended)}: accuracy {extended.value:.3f}, {change} its "
+          f"{best.value:.3f} after {hpo.budget(best)[1]}")
 
     try:
         import matplotlib
@@ -132,7 +138,9 @@ def main() -> None:
     except ImportError:
         print("install matplotlib (pip install 'hpo[plot]') for the plot")
         return
-    ax = plot_optimization_history(study)
+    with warnings.catch_warnings():  # Optuna marks its matplotlib plots "experimental"
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = plot_optimization_history(study)
     Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
     ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
     print(f"plot: {args.plot}")

@@ -26,6 +26,7 @@ from hpo.space import UnitCubeEncoder, choice, fixed, integer, loguniform, unbou
 if TYPE_CHECKING:
     from hpo import integrations as integrations
     from hpo import samplers as samplers
+    from hpo._segments import schedule
     from hpo.continuation import (
         budget,
         checkpoint,
@@ -43,6 +44,7 @@ _LAZY = {
     **dict.fromkeys(("budget", "checkpoint", "extend", "lineage", "load_checkpoint", "resume",
                      "set_budget"), "hpo.continuation"),
     **dict.fromkeys(("Budget", "run"), "hpo.runner"),
+    "schedule": "hpo._segments",
     **dict.fromkeys(("Study", "create_study", "load_study"), "hpo.study"),
 }
 # Subpackages reachable as attributes after ``import hpo`` (as ``optuna.samplers`` is).
@@ -86,6 +88,7 @@ __all__ = [
     "objective",
     "resume",
     "run",
+    "schedule",
     "set_budget",
     "unbounded",
     "uniform",

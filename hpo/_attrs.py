@@ -30,6 +30,7 @@ CHECKPOINT = "hpo:checkpoint"  # artifact id of the latest complete checkpoint
 CHECKPOINT_STEP = "hpo:checkpoint_step"  # resource reached by that checkpoint
 CHECKPOINT_AT = "hpo:checkpoint_at"  # [artifact id, step]: the two, written as one
 BUDGET_READ = "hpo:budget_read"  # set when the objective asked hpo.budget for its range
+UNREADABLE = "hpo:unreadable_parent"  # the parent whose checkpoint resume could not read
 SECONDS = "hpo:seconds"  # training seconds of a segment, where known better than its datetimes
 
 # trial: schedulers (segments of one configuration)

@@ -9,9 +9,16 @@ module is the one place that turns the trials of a study into that picture:
 - :func:`config_ids` maps each trial to its configuration (the number of the chain's
   first trial);
 - :func:`reached_trials` / :func:`best_trial` / :func:`best_trials` compare
-  configurations at the largest resource any of them reached, never a value after one
-  epoch against one after 81;
-- :func:`chains` groups the trials by configuration (or PBT member);
+  configurations at :func:`compared_at`, the largest resource that two or more of them
+  reached: never a value after one epoch against one after 81, and never a
+  continuation that only it made (``hpo.extend``) against the others' shorter runs;
+- :func:`standings` gives the best configuration at each resource, :func:`setback`
+  a continuation that scored below what it continued, :func:`schedule` the
+  hyperparameters a trial's lineage trained with (PBT: across exploits);
+- :func:`chains` groups the trials by configuration (or PBT member), :func:`config_keys`
+  names each trial's;
+- :func:`configurations_at` gives one trial per configuration at a common resource
+  (what ``hpo plot`` compares);
 - :func:`consumed` adds up the resource the trials used.
 
 Example:
@@ -28,6 +35,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import optuna
 from optuna.study import StudyDirection
@@ -36,8 +44,9 @@ from optuna.trial import FrozenTrial, TrialState
 from hpo import _attrs
 from hpo._typing import Number
 
-__all__ = ["best_trial", "best_trials", "chains", "config_ids", "consumed", "reached_trials",
-           "segment"]
+__all__ = ["Segment", "Standing", "best_trial", "best_trials", "chains", "compared_at",
+           "config_ids", "config_keys", "configurations_at", "consumed", "reached_trials",
+           "schedule", "segment", "setback", "standings"]
 
 
 def segment(trial: FrozenTrial) -> tuple[Number, Number] | None:
@@ -101,21 +110,30 @@ def consumed(trials: Iterable[FrozenTrial]) -> float:
 
 
 def reached_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The COMPLETE trials at the largest resource any COMPLETE trial reached.
+    """The candidates for the best trial: one COMPLETE trial per configuration, at the
+    resource :func:`compared_at` gives (:func:`configurations_at` with two or more).
 
     Trials without a recorded budget are all taken when no trial has one (a study
     without segments); when some have one, trials without a budget are left out.
     """
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    stops = [seg[1] for t in done if (seg := segment(t)) is not None]
-    if not stops:
-        return list(done)
-    top = max(stops)
-    return [t for t in done if (seg := segment(t)) is not None and seg[1] == top]
+    return configurations_at(study)[1]
+
+
+def compared_at(study: optuna.Study) -> Number | None:
+    """The resource at which :func:`best_trial` compares configurations: the largest
+    that two or more configurations (or PBT members) reached with a COMPLETE segment;
+    the largest reached when no resource was reached by two; ``None`` for a study
+    without segments.
+
+    A configuration that alone went further (``hpo.extend``, one promotion to a rung no
+    other reached yet) is compared where the others are, so a continuation that scored
+    worse never becomes the best by being the only one at its resource.
+    """
+    return configurations_at(study)[0]
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The best COMPLETE trial among those at the largest resource reached.
+    """The best COMPLETE trial among those at :func:`compared_at` (one per configuration).
 
     Raises ``ValueError`` when no trial is complete, as :attr:`optuna.Study.best_trial`.
     """
@@ -124,15 +142,148 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
     candidates = reached_trials(study)
     if not candidates:
         raise ValueError("no trial is complete yet")
+    return _best_of(study, candidates)
+
+
+def _best_of(study: optuna.Study, trials: Iterable[FrozenTrial]) -> FrozenTrial:
     sign = -1.0 if study.direction == StudyDirection.MAXIMIZE else 1.0
-    return min(candidates, key=lambda t: (sign * t.values[0], t.number))
+    return min(trials, key=lambda t: (sign * t.values[0], t.number))
 
 
 def best_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """The Pareto-optimal COMPLETE trials among those at the largest resource reached."""
+    """The Pareto-optimal COMPLETE trials among those at :func:`compared_at`."""
     from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
 
     return _get_pareto_front_trials_by_trials(reached_trials(study), study.directions)
+
+
+def config_keys(trials: Sequence[FrozenTrial]) -> dict[int, str]:
+    """Trial number -> its configuration as :func:`chains` names it: ``"config 12"``
+    (the number of the configuration's first trial, as ``hpo:config``) or, for a PBT
+    member, ``"member 3"``; ``hpo best`` and ``hpo status`` number configurations so."""
+    return {t.number: key for key, chain in chains(trials).items() for t in chain}
+
+
+class Standing(NamedTuple):
+    """The best configuration at one resource (:func:`standings`)."""
+
+    resource: Number
+    configurations: int  # how many configurations (or members) reached it
+    best: FrozenTrial  # the best COMPLETE segment ending there
+
+
+def standings(study: optuna.Study) -> list[Standing]:
+    """The best configuration at each resource some COMPLETE segment ends at, by
+    increasing resource (one objective; ``[]`` for a study without segments).
+
+    Example:
+        >>> import optuna
+        >>> from optuna.trial import create_trial
+        >>> from hpo import _segments
+        >>> study = optuna.create_study(direction="maximize")
+        >>> for value, start, stop, parent in ((0.5, 0, 5, None), (0.6, 0, 5, None),
+        ...                                    (0.3, 5, 15, 1)):
+        ...     attrs = {"hpo:start": start, "hpo:stop": stop}
+        ...     attrs |= {} if parent is None else {"hpo:parent": parent}
+        ...     study.add_trial(create_trial(value=value, system_attrs=attrs))
+        >>> [(s.resource, s.configurations, s.best.number) for s in _segments.standings(study)]
+        [(5, 2, 1), (15, 1, 2)]
+    """
+    trials = study.get_trials(deepcopy=False)
+    keys = config_keys(trials)
+    at: dict[Number, dict[str, FrozenTrial]] = {}
+    for t in trials:
+        if t.state == TrialState.COMPLETE and (seg := segment(t)) is not None:
+            at.setdefault(seg[1], {})[keys[t.number]] = t  # a later segment there wins
+    return [Standing(r, len(at[r]), _best_of(study, at[r].values())) for r in sorted(at)]
+
+
+def setback(study: optuna.Study, trial: FrozenTrial) -> tuple[FrozenTrial, FrozenTrial] | None:
+    """``(latest, ancestor)`` when the latest COMPLETE segment of ``trial``'s
+    configuration (the one that went furthest) scored worse than the nearest COMPLETE
+    trial it continues; ``None`` when it did not, or continues nothing (one objective).
+
+    Example:
+        >>> import optuna
+        >>> from optuna.trial import create_trial
+        >>> from hpo import _segments
+        >>> study = optuna.create_study(direction="maximize")
+        >>> study.add_trial(create_trial(value=-0.01, system_attrs={"hpo:stop": 100}))
+        >>> study.add_trial(create_trial(value=-1.5, system_attrs={
+        ...     "hpo:parent": 0, "hpo:start": 100, "hpo:stop": 400}))
+        >>> [t.number for t in _segments.setback(study, study.trials[0])]
+        [1, 0]
+    """
+    trials = study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    keys = config_keys(trials)
+    mine = [t for t in trials if keys[t.number] == keys[trial.number]
+            and t.state == TrialState.COMPLETE]
+    latest = max(mine, key=lambda t: ((segment(t) or (0, 0))[1], t.number))
+    parent = by_number.get(latest.system_attrs.get(_attrs.PARENT, -1))
+    while parent is not None and parent.state != TrialState.COMPLETE:  # a retried segment
+        parent = by_number.get(parent.system_attrs.get(_attrs.PARENT, -1))
+    if parent is None or _best_of(study, (parent, latest)) is not parent \
+            or parent.values[0] == latest.values[0]:
+        return None
+    return latest, parent
+
+
+class Segment(NamedTuple):
+    """One step of a :func:`schedule`: the parameters a trial trained with over
+    ``[start, stop)`` of the resource."""
+
+    trial: int
+    start: Number
+    stop: Number | None  # None: a trial without a budget
+    params: dict[str, Any]
+    member: int | None  # PBT: the member the segment belongs to
+    exploit: int | None  # PBT: the member whose checkpoint it copied, at ``start``
+
+
+def schedule(study: optuna.Study, trial: FrozenTrial | int) -> list[Segment]:
+    """The hyperparameter schedule that produced ``trial``: one :class:`Segment` per
+    trial of its lineage, the first first, following ``hpo:parent`` across PBT exploits
+    (a copied checkpoint continues the copied member's history).
+
+    A segment's ``stop`` is where the next one started (a crashed segment's retry goes
+    on from its last checkpoint); the last one's is the trial's own. A trial that
+    continues nothing has a one-segment schedule (``start`` 0 without a budget).
+
+    Example:
+        >>> import optuna
+        >>> from optuna.trial import create_trial
+        >>> from optuna.distributions import FloatDistribution
+        >>> from hpo import _segments
+        >>> study = optuna.create_study(direction="maximize")
+        >>> for lr, start, parent in ((0.1, 0, None), (0.2, 10, 0)):
+        ...     attrs = {"hpo:start": start, "hpo:stop": start + 10}
+        ...     attrs |= {} if parent is None else {"hpo:parent": parent}
+        ...     study.add_trial(create_trial(value=lr, params={"lr": lr}, system_attrs=attrs,
+        ...                                  distributions={"lr": FloatDistribution(0, 1)}))
+        >>> [(s.start, s.stop, s.params) for s in _segments.schedule(study, 1)]
+        [(0, 10, {'lr': 0.1}), (10, 20, {'lr': 0.2})]
+    """
+    trials = study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    number = trial if isinstance(trial, int) else trial.number
+    if number not in by_number:
+        raise ValueError(f"trial: study {study.study_name!r} has no trial {number}")
+    chain = [by_number[number]]
+    while (parent := chain[-1].system_attrs.get(_attrs.PARENT)) is not None:
+        if parent not in by_number or any(t.number == parent for t in chain):
+            raise ValueError(f"trial {number}: its lineage is broken at trial {parent}")
+        chain.append(by_number[parent])
+    chain.reverse()
+    out: list[Segment] = []
+    for i, t in enumerate(chain):
+        start, stop = segment(t) or (0, None)
+        if i + 1 < len(chain):
+            stop = (segment(chain[i + 1]) or (0, stop))[0]
+        attrs = t.system_attrs
+        out.append(Segment(t.number, start, stop, dict(t.params), attrs.get(_attrs.MEMBER),
+                           attrs.get(_attrs.EXPLOIT)))
+    return out
 
 
 def pruner_conflict(study: optuna.Study, sampler_name: str) -> str | None:
@@ -147,3 +298,46 @@ def pruner_conflict(study: optuna.Study, sampler_name: str) -> str | None:
             "decides which segments go on; a pruned segment ends its configuration. Create "
             "the study with pruner=optuna.pruners.NopPruner() (hpo.create_study does so "
             "by default for this sampler)")
+
+
+def configurations_at(study: optuna.Study, at_least: int = 2
+                      ) -> tuple[Number | None, list[FrozenTrial]]:
+    """One COMPLETE trial per configuration (or PBT member), all at one resource:
+    ``(resource, trials in number order)``, what a plot that compares configurations
+    draws.
+
+    The resource is the largest at which a COMPLETE segment of ``at_least``
+    configurations ends; when no resource has that many, the one most configurations
+    reached (the larger on a tie). A configuration continued twice (to 5, 15 and 45)
+    counts once, with its value at that resource. A study without segments gives
+    ``(None, every COMPLETE trial)``; when some trials recorded a budget, those without
+    one are left out, as in :func:`reached_trials`.
+
+    Example:
+        >>> import optuna
+        >>> from optuna.trial import create_trial
+        >>> from hpo import _segments
+        >>> study = optuna.create_study()
+        >>> for value, start, stop, parent in ((0.5, 0, 5, None), (0.6, 0, 5, None),
+        ...                                    (0.3, 5, 15, 0), (0.2, 15, 45, 2)):
+        ...     attrs = {"hpo:start": start, "hpo:stop": stop}
+        ...     attrs |= {} if parent is None else {"hpo:parent": parent}
+        ...     study.add_trial(create_trial(value=value, system_attrs=attrs))
+        >>> resource, trials = _segments.configurations_at(study)
+        >>> resource, [t.number for t in trials]    # configurations 0 and 1, at 5
+        (5, [0, 1])
+    """
+    if isinstance(at_least, bool) or not isinstance(at_least, int) or at_least < 1:
+        raise ValueError(f"at_least: must be an int >= 1, got {at_least!r}")
+    trials = study.get_trials(deepcopy=False)
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not any(segment(t) is not None for t in done):
+        return None, done
+    key_of = {t.number: key for key, chain in chains(trials).items() for t in chain}
+    at: dict[Number, dict[str, FrozenTrial]] = {}
+    for t in done:  # number order: a later segment of a configuration at the same stop wins
+        if (seg := segment(t)) is not None:
+            at.setdefault(seg[1], {})[key_of[t.number]] = t
+    enough = [r for r, configs in at.items() if len(configs) >= at_least]
+    resource = max(enough) if enough else max(at, key=lambda r: (len(at[r]), r))
+    return resource, sorted(at[resource].values(), key=lambda t: t.number)

@@ -54,7 +54,7 @@ from optuna.trial import FrozenTrial, Trial, TrialState, create_trial
 from hpo import _attrs, _segments, artifacts
 from hpo._typing import Number
 from hpo.artifacts import TORN_AFTER, CheckpointStore, FileStore
-from hpo.exceptions import ArtifactNotFound
+from hpo.exceptions import ArtifactNotFound, CheckpointUnreadable
 from hpo.storages import hpo_home
 
 __all__ = ["Cleanup", "budget", "checkpoint", "checkpoint_of", "checkpoint_store", "clean",
@@ -226,7 +226,9 @@ def _load(store: CheckpointStore, artifact_id: str, map_location: Any) -> Any:
 
 
 def load_checkpoint(study: optuna.Study, trial_number: int, *, map_location: Any = "cpu") -> Any:
-    """The latest checkpoint of trial ``trial_number``, or ``None`` if it never saved one."""
+    """The latest checkpoint of trial ``trial_number``, or ``None`` if it never saved one.
+
+    Raises :class:`~hpo.exceptions.CheckpointUnreadable` when it cannot be loaded."""
     storage, study_id = study._storage, study._study_id
     tid = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
     store = checkpoint_store(storage, study_id)
@@ -239,6 +241,12 @@ def load_checkpoint(study: optuna.Study, trial_number: int, *, map_location: Any
             return _load(store, artifact_id, map_location)
         except ArtifactNotFound:
             continue
+        except Exception as exc:  # e.g. torch: "PytorchStreamReader failed reading zip ..."
+            if checkpoint_of(_trial_attrs(storage, tid)) != latest:
+                continue  # replaced while we read it
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), "")
+            raise CheckpointUnreadable(trial_number, artifact_id, store.url,
+                                       f"{type(exc).__name__}: {first}") from exc
     raise FileNotFoundError(f"trial {trial_number}: checkpoint {artifact_id} is missing from "
                             f"the artifact store {store.url}")
 
@@ -247,7 +255,10 @@ def resume(trial: Trial | None, *, map_location: Any = "cpu") -> Any:
     """The state checkpointed by the trial this one continues, or ``None`` if it is fresh.
 
     ``map_location`` is passed to ``torch.load``; the default loads tensors on the CPU
-    so that a state saved on one GPU resumes on any machine.
+    so that a state saved on one GPU resumes on any machine. A parent's checkpoint that
+    cannot be read raises :class:`~hpo.exceptions.CheckpointUnreadable` naming this
+    trial, the parent and the artifact (the runner then retrains the configuration from
+    zero, docs/continuation.md).
     """
     if trial is None:
         return None
@@ -257,7 +268,13 @@ def resume(trial: Trial | None, *, map_location: Any = "cpu") -> Any:
     parent = _trial_attrs(storage, tid).get(_attrs.PARENT)
     if parent is None:
         return None
-    state = load_checkpoint(trial.study, parent, map_location=map_location)
+    try:
+        state = load_checkpoint(trial.study, parent, map_location=map_location)
+    except CheckpointUnreadable as exc:
+        # the runner's retry reads this: it retrains the configuration from zero
+        storage.set_trial_system_attr(tid, _attrs.UNREADABLE, int(parent))
+        raise CheckpointUnreadable(exc.trial, exc.artifact, exc.store, exc.detail,
+                                   continued_by=trial.number) from exc.__cause__
     if state is None:
         raise FileNotFoundError(f"trial {trial.number} continues trial {parent}, which saved no "
                                 "checkpoint (its objective must call hpo.checkpoint)")
@@ -410,8 +427,8 @@ def clean(study: optuna.Study, *, finished: bool = False, older_than: float = TO
     continues. PBT segments are also kept while some member has not passed their
     resource (it may exploit them). Other artifacts of the study (``upload_artifact``)
     are never touched. With ``finished=True`` the study must have no running or waiting
-    trial, and every checkpoint goes but those of the best trials (so ``hpo.extend``
-    still works on them).
+    trial, and every checkpoint goes but those of the best trials and of the latest
+    finished segment of their configurations (so ``hpo.extend`` still works on them).
 
     Example:
         ``hpo.continuation.clean(study).removed`` lists the artifact ids it removed.
@@ -424,9 +441,13 @@ def clean(study: optuna.Study, *, finished: bool = False, older_than: float = TO
         raise ValueError(f"finished: study {study.study_name!r} has {len(live)} running or "
                          "waiting trial(s); clean it without --all, or when it has stopped")
     latest = {t.number: c[0] for t in trials if (c := checkpoint_of(t.system_attrs))}
-    if finished:  # nothing runs: every checkpoint goes but those of the best trials
-        needed = {t.number for t in _segments.best_trials(study)
-                  if t.state == TrialState.COMPLETE}
+    if finished:  # nothing runs: every checkpoint goes but the best configurations'
+        best = {t.number for t in _segments.best_trials(study) if t.state == TrialState.COMPLETE}
+        needed = set(best)
+        for chain in _segments.chains(trials).values():  # and where they went on to
+            done = [t for t in chain if t.state == TrialState.COMPLETE]
+            if done and any(t.number in best for t in chain):
+                needed.add(done[-1].number)
     else:
         needed = still_needed(trials)
     report = Cleanup(store=store.url)

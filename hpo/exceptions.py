@@ -10,7 +10,25 @@ from __future__ import annotations
 
 from optuna.artifacts.exceptions import ArtifactNotFound
 
-__all__ = ["ArtifactNotFound", "PopulationFinished", "RepeatedFailureError"]
+__all__ = ["ArtifactNotFound", "CheckpointUnreadable", "PopulationFinished",
+           "RepeatedFailureError"]
+
+
+class CheckpointUnreadable(RuntimeError):
+    """A checkpoint that exists but cannot be loaded (truncated, corrupt, or from an
+    incompatible torch): the message names the trial, the artifact and the store.
+
+    Attributes: ``trial`` (number of the trial that saved it), ``artifact`` (its id),
+    ``store`` (the store's URL), ``detail`` (the loader's error, one line).
+    """
+
+    def __init__(self, trial: int, artifact: str, store: str, detail: str,
+                 continued_by: int | None = None) -> None:
+        who = f"trial {continued_by} continues trial {trial}, whose" if continued_by is not \
+            None else f"trial {trial}: its"
+        super().__init__(f"{who} checkpoint {artifact} in {store} cannot be read (truncated "
+                         f"or corrupt): {detail}")
+        self.trial, self.artifact, self.store, self.detail = trial, artifact, store, detail
 
 
 class PopulationFinished(ValueError):

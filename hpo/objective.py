@@ -73,12 +73,18 @@ class Objective(Generic[P, R]):
     Attributes:
         space: parameter name -> Optuna distribution.
         directions: one ``"minimize"``/``"maximize"`` per objective.
+        metric: what the value is (``"mean training return"``), one name per objective,
+            or ``None``; the runner and :meth:`hpo.Study.optimize` record it in the study.
+        resource: what the resource counts (``"environment steps"``), or ``None``.
     """
 
-    def __init__(self, fn: Callable[P, R], directions: list[str]) -> None:
+    def __init__(self, fn: Callable[P, R], directions: list[str], *,
+                 metric: list[str] | None = None, resource: str | None = None) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.directions = directions
+        self.metric = metric
+        self.resource = resource
         sig = inspect.signature(fn)
         self.space: dict[str, BaseDistribution] = {
             n: p.default for n, p in sig.parameters.items()
@@ -157,7 +163,8 @@ def objective(fn: Callable[P, R], /) -> Objective[P, R]: ...
 
 @overload
 def objective(fn: None = None, /, *, direction: str | None = None,
-              directions: Sequence[str] | None = None
+              directions: Sequence[str] | None = None,
+              metric: str | Sequence[str] | None = None, resource: str | None = None,
               ) -> Callable[[Callable[P, R]], Objective[P, R]]: ...
 
 
@@ -167,12 +174,18 @@ def objective(
     *,
     direction: str | None = None,
     directions: Sequence[str] | None = None,
+    metric: str | Sequence[str] | None = None,
+    resource: str | None = None,
 ) -> Any:
     """Turn a training function into an objective for ``study.optimize``.
 
     Args:
         direction: ``"minimize"`` (default) or ``"maximize"`` for one objective.
         directions: one direction per value of a returned tuple (several objectives).
+        metric: what the value is, e.g. ``"mean training return"`` (one name per
+            objective with ``directions``); ``hpo best``, ``hpo status`` and the plots
+            name it instead of "value".
+        resource: what :func:`hpo.budget`'s resource counts, e.g. ``"environment steps"``.
 
     Every parameter whose default is a distribution is searched; a parameter named
     ``trial`` receives the Optuna trial (for ``trial.report``, ``hpo.resume``, ...).
@@ -184,6 +197,12 @@ def objective(
         ...     return width / 64, width * 1e3
         >>> g.directions
         ['maximize', 'minimize']
+        >>> @hpo.objective(direction="maximize", metric="mean training return",
+        ...                resource="environment steps")
+        ... def h(lr: float = hpo.loguniform(1e-4, 1e-2), *, trial=None) -> float:
+        ...     return lr
+        >>> h.metric, h.resource
+        (['mean training return'], 'environment steps')
     """
     if direction is not None and directions is not None:
         raise ValueError("hpo.objective: give direction or directions, not both")
@@ -193,6 +212,10 @@ def objective(
     for d in dirs:
         if d not in _DIRECTIONS:
             raise ValueError(f"hpo.objective: direction must be one of {_DIRECTIONS}, got {d!r}")
+    names = _names("metric", metric, len(dirs))
+    if resource is not None and (not isinstance(resource, str) or not resource.strip()):
+        raise ValueError(f"hpo.objective: resource must be a non-empty string such as "
+                         f"'environment steps', got {resource!r}")
 
     def wrap(f: Callable[..., Any]) -> Objective[Any, Any]:
         if not callable(f):
@@ -204,9 +227,23 @@ def objective(
                     f"hpo.objective: parameter {name!r} of {f.__name__}() has no search space; "
                     f"give it a default such as hpo.uniform(...), hpo.loguniform(...), "
                     f"hpo.integer(...), hpo.choice([...]) or hpo.fixed(value)")
-        return Objective(f, dirs)
+        return Objective(f, dirs, metric=names, resource=resource)
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _names(key: str, value: str | Sequence[str] | None, n: int) -> list[str] | None:
+    """``metric=``: one non-empty name per objective (a string for one objective)."""
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else list(value) \
+        if isinstance(value, Sequence) else None
+    if names is None or len(names) != n or not all(
+            isinstance(v, str) and v.strip() for v in names):
+        want = "a non-empty string" if n == 1 else f"{n} non-empty strings, one per direction"
+        raise ValueError(f"hpo.objective: {key} must be {want} such as 'mean training "
+                         f"return', got {value!r}")
+    return names
 
 
 def check_directions(func: Any, study_directions: Sequence[StudyDirection]) -> None:

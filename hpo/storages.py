@@ -28,7 +28,8 @@ from pathlib import Path
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 
-__all__ = ["default_artifact_dir", "describe", "hpo_home", "mask_url", "resolve_storage"]
+__all__ = ["StorageNotFound", "default_artifact_dir", "describe", "hpo_home", "mask_url",
+           "resolve_storage"]
 
 _RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 _ALLOWED = "sqlite:///…, postgresql://…, mysql://…, journal:///path, redis://…, or an " \
@@ -40,27 +41,54 @@ def hpo_home() -> Path:
     return Path(os.environ.get("HPO_HOME", "hpo_runs"))
 
 
-def resolve_storage(storage: str | BaseStorage | None) -> BaseStorage:
+class StorageNotFound(ValueError):
+    """A storage file (SQLite, journal) that does not exist, opened to be read only."""
+
+
+def resolve_storage(storage: str | BaseStorage | None, *, create: bool = True) -> BaseStorage:
     """Turn a storage URL (see the module docstring) into an Optuna storage.
+
+    ``create=False`` opens it to read: a SQLite or journal file (the embedded default
+    too) that does not exist raises :class:`StorageNotFound` instead of being created,
+    and nothing is written next to it.
 
     Example:
         >>> from hpo.storages import resolve_storage
         >>> type(resolve_storage("sqlite:///:memory:")).__name__
         'RDBStorage'
+        >>> resolve_storage("sqlite:///no/such.db", create=False)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        hpo.storages.StorageNotFound: storage: no/such.db does not exist (...)
     """
     if isinstance(storage, BaseStorage):
         return storage
     if storage is None:
-        hpo_home().mkdir(parents=True, exist_ok=True)
+        if create:
+            hpo_home().mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{hpo_home() / 'hpo.db'}"
     if not isinstance(storage, str):
         raise ValueError(f"storage: expected a URL string or a BaseStorage, got {storage!r}; "
                          f"allowed: {_ALLOWED}")
+    if not create:
+        path = _file_of(_normalise_url(storage))
+        if path is not None and not path.exists():
+            raise StorageNotFound(f"storage: {path} does not exist (nothing has been run "
+                                  f"with {mask_url(storage)})")
     key = (os.getpid(), os.getcwd(), storage)  # relative paths depend on the cwd
     with _storages_lock:
         if key not in _storages:
-            _storages[key] = _open_storage(storage)
+            _storages[key] = _open_storage(storage, create=create)
         return _storages[key]
+
+
+def _file_of(storage: str) -> Path | None:
+    """The file of a ``sqlite:///`` or ``journal:///`` URL; None for anything else."""
+    for scheme in ("sqlite:///", "journal:///"):
+        if storage.startswith(scheme):
+            path = storage[len(scheme):]
+            return Path(path) if path not in ("", ":memory:") else None
+    return None
 
 
 # One storage object per URL and process: threads share its connection pool, and
@@ -93,7 +121,7 @@ def _normalise_url(storage: str) -> str:
     return storage
 
 
-def _open_storage(storage: str) -> BaseStorage:
+def _open_storage(storage: str, *, create: bool = True) -> BaseStorage:
     storage = _normalise_url(storage)
     scheme = storage.split("://", 1)[0].split("+", 1)[0].lower() if "://" in storage else ""
     if scheme in _RDB_SCHEMES:
@@ -108,8 +136,10 @@ def _open_storage(storage: str) -> BaseStorage:
 
                 return RDBStorage(storage, engine_kwargs={
                     "poolclass": StaticPool, "connect_args": {"check_same_thread": False}})
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
             # SQLite serialises writers; wait for the lock instead of failing at once.
+            if not create:  # the file exists (resolve_storage checked) with its schema
+                return _rdb(storage, {"connect_args": {"timeout": 60}})
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             # Creating the schema is not atomic: processes that open a fresh file at once
             # take turns through a lock file next to it.
             with _file_lock(Path(path).with_name(Path(path).name + ".lock")):
@@ -122,10 +152,14 @@ def _open_storage(storage: str) -> BaseStorage:
             raise ValueError(f"storage: a journal URL is journal:///relative/path or "
                              f"journal:////absolute/path (as sqlite:///), got {storage!r}")
         path = Path(storage[len("journal:///"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))
     if scheme in ("redis", "rediss"):
-        import redis.exceptions
+        try:
+            import redis.exceptions
+        except ImportError as exc:
+            raise ValueError(_needs_driver(storage, exc)) from None
         from optuna.storages.journal import JournalRedisBackend
 
         try:  # reading the journal connects: an unreachable server fails here
@@ -175,11 +209,38 @@ def _rdb(url: str, engine_kwargs: dict) -> RDBStorage:
             first = next((ln.strip() for ln in text.splitlines() if ln.strip()),
                          type(exc).__name__)
             raise ValueError(f"storage: cannot open {mask_url(url)}: {first}") from None
-        except ModuleNotFoundError as exc:
-            raise ValueError(f"storage: {mask_url(url)} needs the database driver "
-                             f"{exc.name!r}: pip install it (for PostgreSQL: "
-                             "pip install 'hpo[postgres]')") from None
+        except ImportError as exc:  # Optuna re-raises the driver's as a generic one
+            raise ValueError(_needs_driver(url, exc)) from None
     raise AssertionError("not reached")
+
+
+# per URL scheme: the extra of hpo that installs a driver, the driver's module, and the
+# URL that uses it
+_EXTRAS = {"postgresql": ("postgres", "psycopg", "postgresql+psycopg://"),
+           "mysql": ("mysql", "pymysql", "mysql+pymysql://"),
+           "mariadb": ("mysql", "pymysql", "mysql+pymysql://"),
+           "redis": ("redis", "redis", "redis://"), "rediss": ("redis", "redis", "rediss://")}
+
+
+def _needs_driver(url: str, exc: ImportError) -> str:
+    """The message for a storage URL whose database driver cannot be imported: which
+    driver, and which extra of hpo installs one.
+
+    Example:
+        >>> text = _needs_driver("mysql://me@db/hpo", ModuleNotFoundError(name="MySQLdb"))
+        >>> print(text.split(": ", 2)[2])
+        pip install 'hpo[mysql]' and write the URL as mysql+pymysql://...
+    """
+    missing = exc.name or getattr(exc.__cause__, "name", None) or str(exc)
+    head = f"storage: {mask_url(url)} needs the database driver {missing!r}, which is not " \
+           "installed"
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in _EXTRAS:
+        return f"{head}: install it"
+    extra, module, spelled = _EXTRAS[scheme]
+    if missing.split(".")[0] == module:
+        return f"{head}: pip install 'hpo[{extra}]'"
+    return f"{head}: pip install 'hpo[{extra}]' and write the URL as {spelled}..."
 
 
 def default_artifact_dir(storage: str | BaseStorage | None) -> Path:

@@ -34,14 +34,19 @@ __all__ = ["Study", "create_study", "load_study"]
 
 class Study(optuna.Study):
     """An :class:`optuna.Study` whose :meth:`optimize` records crashes and goes on, and
-    whose best trial is compared at the largest resource reached.
+    whose best trial is compared at one resource.
 
-    ``best_trial``, ``best_value``, ``best_params`` and ``best_trials`` consider the
-    COMPLETE trials whose segment ends at the largest resource any of them reached
-    (:mod:`hpo._segments`): with a scheduler, a value after 1 epoch never beats one
-    after 81; a study without segments (every trial trains the same range) reads as in
-    Optuna. Everything else (ask/tell, ``trials_dataframe``, ``enqueue_trial``) is
-    Optuna's. Create one with :func:`hpo.create_study`.
+    ``best_trial``, ``best_value``, ``best_params`` and ``best_trials`` consider one
+    COMPLETE trial per configuration at the largest resource that two or more
+    configurations reached (``hpo.budget(study.best_trial)[1]`` says which): with a
+    scheduler, a value after 1 epoch never beats one after 81; a configuration that
+    ``hpo.extend`` alone trained further is compared at the resource the others reached,
+    so a continuation that scored worse never becomes the best (``hpo best`` shows
+    every resource and warns when the best configuration's continuation scored below
+    what it continued). With a single configuration, it is its furthest trial; a study
+    without segments (every trial trains the same range) reads as in Optuna. Everything
+    else (ask/tell, ``trials_dataframe``, ``enqueue_trial``) is Optuna's. Create one
+    with :func:`hpo.create_study`.
 
     Example:
         >>> import hpo
@@ -50,6 +55,10 @@ class Study(optuna.Study):
         >>> for value, stop in ((0.1, 1), (0.5, 9), (0.4, 9)):
         ...     study.add_trial(create_trial(value=value, system_attrs={"hpo:stop": stop}))
         >>> study.best_trial.number, study.best_value
+        (2, 0.4)
+        >>> study.add_trial(create_trial(value=0.9, system_attrs={    # trial 2, extended
+        ...     "hpo:stop": 27, "hpo:start": 9, "hpo:parent": 2}))
+        >>> study.best_trial.number, study.best_value    # still compared at 9
         (2, 0.4)
     """
 
@@ -90,6 +99,8 @@ class Study(optuna.Study):
         ``catch=()`` for Optuna's behaviour of stopping at the first exception.
         """
         check_directions(func, self.directions)
+        if isinstance(func, Objective):
+            _record_names(self, func.metric, func.resource)
         recorded = func if isinstance(func, Objective) else (
             lambda trial: run_recorded(func, trial))
 
@@ -125,8 +136,10 @@ def create_study(
     artifact_dir: str | os.PathLike[str] | None = None,
     max_resource: int | float | None = None,
     artifact_store: Any = None,
+    metric: str | Sequence[str] | None = None,
+    resource: str | None = None,
 ) -> Study:
-    """Create (or with ``load_if_exists`` load) a study; Optuna's arguments plus three.
+    """Create (or with ``load_if_exists`` load) a study; Optuna's arguments plus five.
 
     Args:
         storage: a URL or storage (see :mod:`hpo.storages`); default: the embedded SQLite
@@ -140,6 +153,11 @@ def create_study(
         artifact_dir: a directory for ``artifact_store`` (the older name).
         max_resource: the resource (e.g. environment steps) a plain trial trains for:
             :func:`hpo.budget` returns ``(0, max_resource)`` for it.
+        metric: what the value is, e.g. ``"mean training return"`` (one name per
+            direction); recorded in the study (``hpo:metric``) for ``hpo best``, ``hpo
+            status`` and the plots. A decorated objective's own ``metric=`` is recorded
+            when the study runs it.
+        resource: what the resource counts, e.g. ``"environment steps"`` (``hpo:resource``).
 
     Example:
         >>> import hpo, optuna
@@ -156,6 +174,7 @@ def create_study(
                 d, StudyDirection):
             raise ValueError(f"create_study: direction must be 'minimize' or 'maximize', got {d!r}")
     n_obj = 1 if directions is None else len(directions)
+    _check_names(metric, resource, n_obj)
     if sampler is None:
         sampler = default_sampler(n_objectives=n_obj)
     if pruner is None and isinstance(sampler, DecidesContinuation):
@@ -193,7 +212,34 @@ def create_study(
             artifacts.remember(study._storage, study._study_id, store)
     if max_resource is not None:
         resolved.set_study_system_attr(study._study_id, _attrs.MAX_RESOURCE, max_resource)
+    _record_names(study, metric, resource)
     return _wrap(study)
+
+
+def _check_names(metric: str | Sequence[str] | None, resource: str | None, n: int) -> None:
+    if metric is not None:
+        names = [metric] if isinstance(metric, str) else list(metric) \
+            if isinstance(metric, Sequence) else []
+        if len(names) != n or not all(isinstance(m, str) and m.strip() for m in names):
+            raise ValueError(f"metric: one non-empty name per objective ({n}), such as "
+                             f"'mean training return', got {metric!r}")
+    if resource is not None and (not isinstance(resource, str) or not resource.strip()):
+        raise ValueError(f"resource: a non-empty name such as 'environment steps', got "
+                         f"{resource!r}")
+
+
+def _record_names(study: optuna.Study, metric: str | Sequence[str] | None,
+                  resource: str | None) -> None:
+    """Record what the study's value and resource are: ``hpo:metric`` (a name; a list of
+    one per objective with several) and ``hpo:resource``; ``None`` keeps what is there."""
+    n = len(study.directions)
+    _check_names(metric, resource, n)
+    if metric is not None:
+        names = [metric] if isinstance(metric, str) else list(metric)
+        study._storage.set_study_system_attr(study._study_id, _attrs.METRIC,
+                                             names[0] if n == 1 else names)
+    if resource is not None:
+        study._storage.set_study_system_attr(study._study_id, _attrs.RESOURCE, resource)
 
 
 def _checked_store(store: Any) -> artifacts.CheckpointStore | None:

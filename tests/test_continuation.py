@@ -270,3 +270,31 @@ def test_a_retry_resumes_the_step_its_checkpoint_reached(tmp_path: Path) -> None
     study.add_trial(legacy)
     again = retry(study, study.trials[-1], max_retries=2)
     assert hpo.budget(study.trials[again]) == (4, 10)
+
+
+def test_clean_all_keeps_where_the_best_configuration_went_on_to(tmp_path: Path) -> None:
+    """An extension of the best configuration that scored worse is not the best trial
+    (it is compared at the resource the others reached), but `hpo clean --all` keeps its
+    checkpoint: it is the configuration's furthest training, what hpo.extend goes on from."""
+    study = hpo.create_study(direction="maximize", storage=f"sqlite:///{tmp_path}/s.db",
+                             artifact_dir=tmp_path / "ckpt")
+
+    @hpo.objective(direction="maximize")
+    def train(x: float = hpo.uniform(0, 1), *, trial: object = None) -> float:
+        state = hpo.resume(trial) or {"step": 0}
+        _start, stop = hpo.budget(trial, max_resource=2)
+        state["step"] = stop
+        hpo.checkpoint(trial, state, step=stop)
+        return x if stop <= 2 else x - 10.0  # training on made it worse
+
+    study.optimize(train, n_trials=2)
+    best = study.best_trial.number
+    ext = hpo.extend(study, best, stop=4)
+    study.optimize(train, n_trials=1)
+    assert study.best_trial.number == best  # compared at 2, where both configurations are
+    hpo.continuation.clean(study, finished=True)
+    kept = sorted(p.name for p in (tmp_path / "ckpt").rglob("*") if p.is_file())
+    ids = {n: hpo.continuation.checkpoint_of(study.trials[n].system_attrs)[0]
+           for n in (best, ext)}
+    assert kept == sorted(ids.values())
+    assert hpo.load_checkpoint(study, ext)["step"] == 4

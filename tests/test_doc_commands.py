@@ -198,6 +198,10 @@ LINES: dict[str, dict[str, tuple[str, str]]] = {
         "python -m benchmarks.schedulers_bench deepen --jobs 2": ("bench",
                                                                   "schedulers_deepen.json"),
     },
+    "docs/multifidelity.md": {
+        "python -m benchmarks.bounds run --seeds 3 --budget 20": ("bench", "bounds.json"),
+        "python -m benchmarks.bounds report": ("run", "test_reports_regenerate_the_doc_sections"),
+    },
     "docs/pbt_benchmarks.md": {
         'pip install -e ".[dev,bench]"': ("ci", "extras dev, bench"),
         "python -m benchmarks.pbt_bench --quick": ("bench", "smoke run; tests/test_pbt_bench.py"
@@ -281,7 +285,7 @@ def test_readme_and_runner_commands_run_as_written(tmp_path: Path) -> None:
         if line.startswith("hpo sweep"):
             assert "best:" in out.stdout and (out_dir / "best.json").exists()
         if line.startswith("hpo status"):
-            assert "budget       24 of 24 trials" in out.stdout, out.stdout
+            assert re.search(r"^budget +24 of 24 trials$", out.stdout, re.M), out.stdout
         if line.startswith("hpo best"):
             best = json.loads(out.stdout)  # one objective: the trial; best.json: the front
             assert [best] == json.loads((out_dir / "best.json").read_text())
@@ -485,6 +489,11 @@ def test_reports_regenerate_the_doc_sections(tmp_path: Path) -> None:
     for name in ("lc-results", "mf-results", "llm-results", "carbs-results"):
         assert _section(after, name) == _section(before, name), name
     assert after == before
+    mf = (ROOT / "docs" / "multifidelity.md").read_text()
+    out = subprocess.run(shlex.split("python -m benchmarks.bounds report"), cwd=work,
+                         env=_env(work), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (work / "docs" / "multifidelity.md").read_text() == mf
     out = subprocess.run(shlex.split("python benchmarks/lcground/generate.py --describe"),
                          cwd=work, env=_env(work), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]

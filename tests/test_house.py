@@ -141,3 +141,15 @@ def test_a_decision_to_wait_asks_again_and_a_refusal_fails_the_trial(tmp_path: P
     last = study.get_trials(deepcopy=False)[-1]
     assert last.state == TrialState.FAIL
     assert last.system_attrs[_attrs.FAIL_REASON] == "objective: no"
+
+
+@pytest.mark.parametrize("make", [
+    lambda s: hpo.samplers.ASHA(1, 9, searcher=s),
+    lambda s: hpo.samplers.PBT(population_size=2, perturbation_interval=1, max_resource=2,
+                               searcher=s),
+])
+def test_a_sampler_that_decides_continuation_is_no_searcher(make: Any) -> None:
+    for searcher in (hpo.samplers.PBT(population_size=2, perturbation_interval=1,
+                                      max_resource=2), hpo.samplers.Hyperband(1, 9)):
+        with pytest.raises(ValueError, match=r"^searcher: \w+ decides continuation itself"):
+            make(searcher)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import optuna
@@ -149,9 +150,48 @@ def test_ppo_bad_arguments_name_the_parameter() -> None:
         ppo.ppo_cartpole(n_steps=0)
 
 
+def test_a_ppo_sweep_writes_progress_to_the_trial_logs(tmp_path: Path) -> None:
+    """Issue 28: each trial's log under `hpo sweep` (a child process per trial) shows
+    steps, return and steps per second at each report; a plain call prints nothing."""
+    from cli_helpers import run_hpo, sweep_file
+
+    sweep_file(tmp_path, """\
+        name: ppo-logs
+        objective: hpo.integrations.ppo:ppo_cartpole
+        sampler: {name: random, seed: 0}
+        max_resource: 1024
+        budget: {trials: 2}
+        """)
+    out = run_hpo("sweep", "sweep.yaml", "--no-progress", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    logs = sorted((tmp_path / "sweeps" / "ppo-logs" / "logs").glob("trial-*.log"))
+    assert [p.name for p in logs] == ["trial-0.log", "trial-1.log"]
+    for n, log in enumerate(logs):
+        lines = re.findall(rf"^trial {n}  steps (\d+)/1024  return [-\d.e+]+  \d+ steps/s$",
+                           log.read_text(), re.M)
+        assert lines and lines[-1] == "1024", log.read_text()
+    study = hpo.load_study(study_name="ppo-logs",
+                           storage=f"sqlite:///{tmp_path}/sweeps/ppo-logs/study.db")
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert (attrs["hpo:metric"], attrs["hpo:resource"]) == ("mean training return",
+                                                            "environment steps")
+
+
 # --------------------------------------------------------------------------- DPO
 
 dpo = pytest.importorskip("hpo.integrations.dpo")
+
+
+def test_dpo_writes_progress_under_a_trial_only(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    f = dpo.make_dpo_objective(max_steps=8, eval_every=4)
+    f(lr=1e-3)
+    assert capsys.readouterr().out == ""  # a plain call stays silent
+    study = _study(tmp_path, "minimize", 8)
+    study.optimize(f, n_trials=1)
+    out = capsys.readouterr().out
+    assert [ln.split("  ")[:2] for ln in out.splitlines()] == [
+        ["trial 0", "steps 4/8"], ["trial 0", "steps 8/8"]], out
+    assert all(re.search(r"  held-out loss 0\.\d+  \d+ steps/s$", ln) for ln in out.splitlines())
 
 
 def test_dpo_loss_goes_down_and_learning_rates_separate() -> None:

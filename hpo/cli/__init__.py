@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 import hpo
 from hpo import _attrs
 from hpo.runner.loop import INTERRUPTED
-from hpo.storages import hpo_home, mask_url, resolve_storage
+from hpo.storages import StorageNotFound, hpo_home, mask_url, resolve_storage
 
 __all__ = ["main"]
 
@@ -55,10 +55,33 @@ def _open(args: argparse.Namespace) -> optuna.Study:
         from hpo.cli.sweepfile import load_sweep
 
         cfg = load_sweep(args.sweep)
-        return hpo.load_study(study_name=cfg.name, storage=cfg.storage_url, sampler=reader)
-    if not args.study:
+        name, url = cfg.name, cfg.storage_url
+    elif not args.study:
         raise ValueError("give a sweep file or --study NAME (with --storage URL)")
-    return hpo.load_study(study_name=args.study, storage=args.storage, sampler=reader)
+    else:
+        name, url = args.study, args.storage
+    storage = _read_only(url, name, args.sweep)
+    try:
+        storage.get_study_id_from_name(name)
+    except KeyError:
+        raise ValueError(_not_run(url, name, args.sweep)) from None
+    return hpo.load_study(study_name=name, storage=storage, sampler=reader)
+
+
+def _read_only(url: str | None, name: str | None, sweep: str | None) -> optuna.storages.BaseStorage:
+    """The storage opened to be read: a missing file is an error, never created."""
+    try:
+        return resolve_storage(url, create=False)
+    except StorageNotFound as exc:
+        raise ValueError(_not_run(url, name, sweep) if name else str(exc)) from None
+
+
+def _not_run(url: str | None, name: str, sweep: str | None) -> str:
+    where = mask_url(url) if url else f"the embedded storage ({hpo_home() / 'hpo.db'})"
+    if sweep:
+        return (f"sweep {name!r} has not run yet: no study {name!r} in {where}; "
+                f"`hpo sweep {sweep}` starts it")
+    return f"no study {name!r} in {where}; `hpo studies --storage URL` lists a storage's studies"
 
 
 def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -66,8 +89,138 @@ def _finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def _best_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """The best trial (or the Pareto front) as JSON rows: its configuration (numbered as
+    ``hpo status`` numbers them), values, parameters, the resource it was compared at
+    and the names of the metric and the resource; for PBT also its schedule."""
+    from hpo import _segments
+
     best = study.best_trials if len(study.directions) > 1 else [study.best_trial]
-    return [{"number": t.number, "values": t.values, "params": t.params} for t in best]
+    trials = study.get_trials(deepcopy=False)
+    keys = _segments.config_keys(trials)
+    metric, resource = _names(study)
+    pbt = any(_attrs.MEMBER in t.system_attrs for t in trials)
+    rows = []
+    for t in best:
+        seg = _segments.segment(t)
+        row = {"number": t.number, "configuration": keys[t.number], "values": t.values,
+               "params": t.params, "resource": seg[1] if seg else None, "metric": metric,
+               "resource_name": resource}
+        if pbt:
+            row["schedule"] = [s._asdict() for s in _segments.schedule(study, t)]
+        rows.append(row)
+    return rows
+
+
+def _names(study: optuna.Study) -> tuple[str | list[str] | None, str | None]:
+    """What the study's value is (a name per objective) and what its resource counts,
+    as the objective declared them (``hpo:metric``, ``hpo:resource``), or None."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return attrs.get(_attrs.METRIC), attrs.get(_attrs.RESOURCE)
+
+
+def _num(x: float | None) -> str:
+    """A resource or value for people: whole numbers in full (100000, not 1e+05).
+
+    Example:
+        >>> _num(100000), _num(2.5), _num(-0.013612345), _num(None)
+        ('100000', '2.5', '-0.0136123', '-')
+    """
+    if x is None:
+        return "-"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:.6g}"
+
+
+def _at(x: float | None, name: str | None) -> str:
+    """``100000 environment steps``, or ``resource 100000`` when the study has no name
+    for its resource."""
+    return f"{_num(x)} {name}" if name else f"resource {_num(x)}"
+
+
+def _best_summary(study: optuna.Study, rows: list[dict[str, Any]]) -> list[str]:
+    """``hpo best`` for people (on stderr; stdout keeps the JSON): what the value is and
+    at which resource it was compared, the best configuration at each resource, a
+    warning when the best configuration's latest continuation scored below what it
+    continued, and for PBT the schedule of hyperparameters that produced the best."""
+    from hpo import _segments
+
+    metric, resource = _names(study)
+    what = resource or "resource"
+    if len(study.directions) > 1:
+        names = metric if isinstance(metric, list) else ["value"] * len(study.directions)
+        at = rows[0]["resource"]
+        return [f"Pareto front: {len(rows)} trials ({', '.join(names)})"
+                + (f" at {_at(at, resource)}" if at is not None else "")]
+    row, trial = rows[0], study.get_trials(deepcopy=False)[rows[0]["number"]]
+    name = metric if isinstance(metric, str) else "value"
+    lines = [f"best: {row['configuration']} (trial {row['number']}), {name} "
+             f"{_num(row['values'][0])}" + (f" at {_at(row['resource'], resource)}"
+                                           if row["resource"] is not None else "")]
+    standings = _segments.standings(study)
+    if standings:
+        enough = sum(s.configurations >= 2 for s in standings)
+        lines.append(f"compared at {_at(row['resource'], resource)}: " + (
+            "the largest resource that 2 or more configurations reached" if enough else
+            "no resource was reached by 2 configurations; the largest reached"))
+    if len(standings) > 1:
+        keys = _segments.config_keys(study.get_trials(deepcopy=False))
+        table = [(what, "configurations", "best", name)] + [
+            (_num(s.resource), str(s.configurations),
+             f"{keys[s.best.number]} (trial {s.best.number})", _num(s.best.values[0]))
+            for s in standings]
+        widths = [max(len(r[i]) for r in table) for i in range(3)]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
+                  + "  " + r[3] for r in table]
+    back = _segments.setback(study, trial)
+    if back is not None:
+        latest, parent = back
+        worse = "below" if study.direction.name == "MAXIMIZE" else "above"
+        lines.append(f"warning: trial {latest.number} continues trial {parent.number} to "
+                     f"{_at((_segments.segment(latest) or (0, None))[1], resource)} and "
+                     f"scored {_num(latest.values[0])}, {worse} {_num(parent.values[0])} at "
+                     f"{_num((_segments.segment(parent) or (0, None))[1])}")
+    if "schedule" in row:
+        lines.append(f"schedule of {row['configuration']} (trial {row['number']}), by {what}:")
+        lines += ["  " + line for line in _schedule_lines(row["schedule"])]
+    return lines
+
+
+def _schedule_lines(schedule: list[dict[str, Any]]) -> list[str]:
+    """A PBT schedule in lines: consecutive segments of one member with the same
+    parameters as one range; a copy (exploit) said where it happened.
+
+    Example:
+        >>> seg = lambda n, a, b, lr, m, e=None: {"trial": n, "start": a, "stop": b,
+        ...                                       "params": {"lr": lr}, "member": m, "exploit": e}
+        >>> for line in _schedule_lines([seg(0, 0, 10, 0.1, 0), seg(4, 10, 20, 0.1, 0),
+        ...                              seg(9, 20, 30, 0.2, 1, 0)]):
+        ...     print(line)
+        0-20   member 0  trials 0, 4  lr=0.1
+        20-30  member 1  trial 9      lr=0.2  (copied member 0 at 20)
+    """
+    runs: list[list[dict[str, Any]]] = []
+    for s in schedule:
+        last = runs[-1][-1] if runs else None
+        if last is not None and s["exploit"] is None and s["member"] == last["member"] \
+                and s["params"] == last["params"]:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    cells = []
+    for run in runs:
+        first, numbers = run[0], [str(s["trial"]) for s in run]
+        params = " ".join(f"{k}={_num(v) if isinstance(v, (int, float)) else v}"
+                          for k, v in first["params"].items())
+        copied = (f"  (copied member {first['exploit']} at {_num(first['start'])})"
+                  if first["exploit"] is not None else "")
+        cells.append((f"{_num(first['start'])}-{_num(run[-1]['stop'])}",
+                       f"member {first['member']}" if first["member"] is not None else "",
+                       f"trial{'s' if len(run) > 1 else ''} {', '.join(numbers)}",
+                       params + copied))
+    widths = [max(len(c[i]) for c in cells) for i in range(3)]
+    return ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=False))
+            + "  " + cell[3] for cell in cells]
 
 
 # -- sweep and worker ------------------------------------------------------------------
@@ -102,10 +255,14 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
         heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
         max_initial_failures=cfg.max_initial_failures,
         allow_space_change=allow_space_change, complete_space=cfg.command is not None,
-        max_resource=cfg.max_resource, artifact_store=cfg.artifact_store_url,
+        max_resource=cfg.max_resource, artifact_store=_artifact_store(cfg),
     )
     if deepen_to is not None and deepen_to == study.sampler.levels(study)[-1]:
         deepen_to = None  # raised already (the same command, run again to resume)
+    spent = loop.spent()  # nothing left to run: said, not run
+    how = "" if spent is None else (
+        f"raise {spent[1]}" + (" in the sweep file" if "budget" in spent[1] else "")
+        + (" (or pass --trials N)" if spent[1] == "budget.trials" else ""))
     if deepen_to is not None:  # IDHB: raise the maximum resource, reusing every result
         rungs = study.sampler.deepen(study, int(deepen_to) if deepen_to == int(deepen_to)
                                      and isinstance(study.sampler.levels(study)[-1], int)
@@ -116,17 +273,24 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
     study._storage.set_study_system_attr(study._study_id, _attrs.SWEEP,
                                          cfg.model_dump(mode="json"))
     print(f"sweep {cfg.name!r}: storage {mask_url(storage)}, output {out}", file=sys.stderr)
-    try:
-        summary = loop.run(objective)
-    except RepeatedFailureError as exc:
-        print(f"hpo sweep: {exc}\nthe trials' logs are in {out / 'logs'}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:  # raised by an objective in a slot's thread, or a late Ctrl-C
-        summary = None
-    if summary is None or summary.interrupted:
-        print(f"\nstopped; `hpo sweep` on the same file resumes sweep {cfg.name!r}",
-              file=sys.stderr)
-        return 130
+    if spent is not None:
+        print(f"sweep {cfg.name!r}: its budget is spent ({spent[0]}), so nothing runs"
+              + (" at the new maximum" if deepen_to is not None else ": it is already done")
+              + f"; {how} to run more", file=sys.stderr)
+        loop.executor.close()
+    else:
+        try:
+            summary = loop.run(objective)
+        except RepeatedFailureError as exc:
+            print(f"hpo sweep: {exc}\nthe trials' logs are in {out / 'logs'}",
+                  file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:  # raised by an objective in a slot's thread, or late Ctrl-C
+            summary = None
+        if summary is None or summary.interrupted:
+            print(f"\nstopped; `hpo sweep` on the same file resumes sweep {cfg.name!r}",
+                  file=sys.stderr)
+            return 130
     trials_ = study.get_trials(deepcopy=False)
     print("trials: " + _state_counts(trials_))
     if not _finished(study):
@@ -138,6 +302,36 @@ def _run_config(cfg: Any, *, workers: int | None, gpus: float | None, trials: in
     label = "best" if len(rows) == 1 else f"Pareto front ({len(rows)} trials)"
     print(f"{label}: " + json.dumps(rows[0] if len(rows) == 1 else rows, default=str))
     return 0
+
+
+def _artifact_store(cfg: Any) -> str | None:
+    """Where the sweep's checkpoints go: the file's ``artifact_store``; else, with a
+    server storage (PostgreSQL, MySQL, Redis), ``<output_dir>/artifacts``, unless the
+    study records a store already (it keeps its checkpoints); None: next to a file
+    storage (``study.artifacts``), :func:`hpo.create_study`'s default."""
+    if cfg.artifact_store_url is not None:
+        return str(cfg.artifact_store_url)
+    if cfg.storage_url.startswith(("sqlite:///", "journal:///")):
+        return None
+    storage = resolve_storage(cfg.storage_url)
+    try:
+        attrs = storage.get_study_system_attrs(storage.get_study_id_from_name(cfg.name))
+    except KeyError:
+        attrs = {}
+    if _attrs.ARTIFACT_STORE in attrs or _attrs.ARTIFACT_DIR in attrs:
+        return None
+    return str(cfg.out / "artifacts")
+
+
+def _new_maximum(text: str) -> float:
+    """``--max-resource``: the new maximum resource itself, a number."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected the new maximum resource, a number such as 27, got {text!r}; it must "
+            "be the sweep's maximum times a power of the reduction factor (a maximum of 9 "
+            "with reduction_factor 3: 27, 81, ...)") from None
 
 
 def _state_name(t: optuna.trial.FrozenTrial) -> str:
@@ -174,7 +368,7 @@ def _worker(args: argparse.Namespace) -> int:
     else:
         if not args.study:
             raise ValueError("give a sweep file or --study NAME --storage URL")
-        storage = resolve_storage(args.storage)
+        storage = _read_only(args.storage, args.study, None)
         try:
             sid = storage.get_study_id_from_name(args.study)
         except KeyError:
@@ -213,10 +407,19 @@ def _status_rows(study: optuna.Study) -> tuple[str, list[tuple[str, str]]]:
     if total:
         rows.append(("budget", f"{counted(trials)} of {total} trials"))
     rows += _segment_rows(study, trials, (sweep.get("budget") or {}).get("resource"))
+    rows += _past_budget_rows(trials, (sweep.get("budget") or {}).get("resource"))
     if _finished(study):
+        metric, _ = _names(study)
         for row in _best_rows(study)[:5]:
-            rows.append((f"best #{row['number']}",
-                         f"{row['values']} {json.dumps(row['params'], default=str)}"))
+            where = f" at {_at(row['resource'], row['resource_name'])}" \
+                if row["resource"] is not None else ""
+            values = (f"{metric} {_num(row['values'][0])}" if isinstance(metric, str) else
+                      ", ".join(f"{n} {_num(v)}" for n, v in zip(
+                          metric or ["value"] * len(row["values"]), row["values"],
+                          strict=False)))
+            rows.append((f"best {row['configuration']}",
+                         f"{values}{where} (trial {row['number']}), "
+                         f"{json.dumps(row['params'], default=str)}"))
     now = time.time()
     grace = float(sweep.get("grace_period", 60.0))
     for t in trials:
@@ -280,6 +483,19 @@ def _llm_rows(trials: Sequence[optuna.trial.FrozenTrial]) -> list[tuple[str, str
     return [("llm", f"{sources['warm_start'] + sources['llm']} of {len(records)} trials ran "
                     f"its configurations ({sources['warm_start']} warm start, "
                     f"{sources['llm']} won the gate); {fallbacks} fallbacks; {tokens} tokens")]
+
+
+def _past_budget_rows(trials: Sequence[optuna.trial.FrozenTrial], budget: float | None
+                      ) -> list[tuple[str, str]]:
+    """The resource budget's rule, when a study went past it: each worker finishes the
+    segment it runs when the budget is reached (docs/runner.md)."""
+    from hpo import _segments
+
+    spent = _segments.consumed(trials)
+    if not budget or spent <= budget:
+        return []
+    return [("past budget", f"by {spent - budget:g}: each worker finishes the segment it runs "
+                            "when the budget is reached (up to one segment per worker)")]
 
 
 def _segment_rows(study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial],
@@ -377,6 +593,7 @@ def _best(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2, default=str))
         return 0
     rows = _best_rows(study)
+    print("\n".join(_best_summary(study, rows)), file=sys.stderr)
     print(json.dumps(rows if len(rows) > 1 else rows[0], indent=2, default=str))
     return 0
 
@@ -425,7 +642,11 @@ def _studies(args: argparse.Namespace) -> int:
         from hpo.cli.sweepfile import load_sweep
 
         url = load_sweep(args.sweep).storage_url
-    storage = resolve_storage(url)
+    try:
+        storage = resolve_storage(url, create=False)
+    except StorageNotFound as exc:  # nothing to list, and nothing is created
+        print(f"hpo studies: no studies: {exc}", file=sys.stderr)
+        return 0
     for s in storage.get_all_studies():
         dirs = ",".join(d.name.lower() for d in s.directions)
         n = len(storage.get_all_trials(s._study_id, deepcopy=False))
@@ -463,8 +684,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="run or resume the sweep a file describes")
     p.add_argument("file", help="the sweep file (YAML)")
     p.add_argument("--output-dir", help="overrides output_dir (and so the default storage)")
-    p.add_argument("--max-resource", type=float, default=None,
-                   help="raise the scheduler's maximum resource (IDHB deepening), e.g. 3x")
+    p.add_argument("--max-resource", type=_new_maximum, default=None, metavar="R",
+                   help="raise the scheduler's maximum resource to R (IDHB deepening): the "
+                   "old maximum times a power of the reduction factor, e.g. 27 after 9")
     runner_options(p)
     p.set_defaults(run=_sweep)
     p = sub.add_parser("worker", help="join a running sweep (any host with the storage)")
@@ -501,7 +723,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("clean", help="remove checkpoints that no trial can resume or exploit")
     _target(p)
     p.add_argument("--all", action="store_true", help="the study is finished: remove every "
-                   "checkpoint but those of its best trials")
+                   "checkpoint but those of its best trials and their configurations' "
+                   "furthest segments")
     p.add_argument("--older-than", type=float, default=3600.0, metavar="SECONDS",
                    help="unfinished uploads and unreferenced objects older than this go "
                         "(default: 3600)")

@@ -9,9 +9,16 @@ from typing import Any
 import numpy as np
 from optuna.trial import TrialState
 
+from hpo.cli.plots import axis_labels
 from hpo.samplers.carbs import cost_front, cost_mode, cost_of, scaling_laws
 
 __all__ = ["cost_front_figure", "scaling_figure"]
+
+
+def _cost_label(mode: str) -> str:
+    """What the cost axis counts, for the study's cost mode."""
+    return {"auto": "cost (user attr 'cost', else wall time in seconds)",
+            "wall_time": "cost: wall time (seconds)"}.get(mode, f"cost: {mode}")
 
 
 def cost_front_figure(study: Any) -> Any:
@@ -28,8 +35,8 @@ def cost_front_figure(study: Any) -> Any:
     ax.plot([r["cost"] for r in rows], [r["value"] for r in rows], "o-", color="tab:blue",
             ms=4, label=f"front ({len(rows)})")
     ax.set_xscale("log")
-    ax.set_xlabel("cost" if mode in ("auto", "wall_time") else mode)
-    ax.set_ylabel("objective value")
+    ax.set_xlabel(_cost_label(mode))
+    ax.set_ylabel(axis_labels(study)[0])
     ax.set_title(f"{study.study_name}: (performance, cost) front")
     ax.legend(fontsize="small")
     return fig
@@ -61,7 +68,7 @@ def scaling_figure(study: Any) -> Any:
             ax.plot(c, law.coefficient * c ** law.exponent, color="tab:orange",
                     label=f"exponent {law.exponent:.2f} ± {law.exponent_stderr:.2f}")
             ax.legend(fontsize="small")
-        ax.set_xlabel("cost")
+        ax.set_xlabel(_cost_label(cost_mode(study)))
         ax.set_ylabel(name)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)

@@ -1,16 +1,25 @@
 """Plots of a study for ``hpo plot``: what a researcher reads after a sweep.
 
-* ``history``: the metric (named on the axis) of every trial and the best so far;
+* ``history``: the metric of each configuration and the best so far;
 * ``curves``: the learning curve of every trial (its intermediate values), completed
   ones in colour, pruned ones in grey ending in a cross, failed ones in red, with a
   three-entry legend; for a scheduler's or PBT's study, one curve per configuration
   or member across its segments (:func:`segments_figure`), and for PBT the members'
   hyperparameter schedules (``schedule``) and, for MO-PBT, the front over time
   (``fronts``);
-* ``importances`` and ``slice``: only with enough completed trials to mean anything
+* ``importances`` and ``slice``: only with enough configurations to mean anything
   (otherwise a note says so); ``pareto`` for two or three objectives; ``lineage`` for
-  studies with trial continuation; for a CARBS study, ``cost-front`` (value against
-  cost) and ``scaling`` (each optimal hyperparameter against cost, log axes, power law).
+  studies with trial continuation (one row per configuration); for a CARBS study,
+  ``cost-front`` (value against cost) and ``scaling`` (each optimal hyperparameter
+  against cost, log axes, power law).
+
+A plot that compares configurations (history, importances, slice, pareto) counts each
+configuration once, by its value at one common resource
+(:func:`hpo._segments.configurations_at`), and its title says which: a configuration
+continued from 5k to 15k to 45k steps is one point, not three. Plots over learning
+curves (curves, lineage, schedule, fronts) keep every segment. Axes carry the names the
+study records (:func:`axis_labels`): the metric (``hpo:metric``, else the sweep file's
+metric name) and the resource (``hpo:resource``).
 
 PNG files need matplotlib (the ``plot`` extra); ``--format html`` writes one
 self-contained ``report.html`` with the same figures, so it needs nothing more.
@@ -21,26 +30,38 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import warnings
 from collections.abc import Callable
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import FloatDistribution, IntDistribution
-from optuna.trial import TrialState
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
+from hpo._typing import Number
 
-__all__ = ["MIN_TRIALS_FOR_IMPORTANCES", "curves_figure", "fronts_figure", "schedule_figure",
-           "segments_figure", "write_plots"]
+__all__ = ["MIN_TRIALS_FOR_IMPORTANCES", "axis_labels", "curves_figure", "fronts_figure",
+           "history_figure", "importances_figure", "lineage_figure", "pareto_figure",
+           "schedule_figure", "segments_figure", "slice_figure", "write_plots"]
 
-MIN_TRIALS_FOR_IMPORTANCES = 10  # completed trials; fewer give noise, not importances
+MIN_TRIALS_FOR_IMPORTANCES = 10  # configurations; fewer give noise, not importances
 
 
 def metric_names(study: optuna.Study) -> list[str]:
-    """The metric name(s) of the sweep file that made the study, else ``objective``."""
-    sweep = study._storage.get_study_system_attrs(study._study_id).get(_attrs.SWEEP) or {}
+    """The metric name(s): what the study records (``hpo:metric``), else the sweep file's
+    metric name(s), else ``objective value``."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    recorded = attrs.get(_attrs.METRIC)
+    recorded = recorded if isinstance(recorded, list) else [recorded] if recorded else []
+    if len(recorded) == len(study.directions) and all(
+            isinstance(n, str) and n for n in recorded):
+        return list(recorded)
+    sweep = attrs.get(_attrs.SWEEP) or {}
     metric = sweep.get("metric")
     metrics = metric if isinstance(metric, list) else [metric] if metric else []
     names = [m.get("name") for m in metrics if isinstance(m, dict)]
@@ -49,6 +70,64 @@ def metric_names(study: optuna.Study) -> list[str]:
     if len(study.directions) == 1:
         return ["objective value"]
     return [f"objective {i}" for i in range(len(study.directions))]
+
+
+def axis_labels(study: optuna.Study) -> tuple[str, str]:
+    """The names on a plot's axes: the metric (the first objective's) and the resource,
+    as the study records them (``hpo:metric``, ``hpo:resource``), else ``"objective
+    value"`` and ``"resource"``.
+
+    Example:
+        >>> import optuna
+        >>> study = optuna.create_study()
+        >>> axis_labels(study)
+        ('objective value', 'resource')
+        >>> study._storage.set_study_system_attr(study._study_id, "hpo:metric",
+        ...                                      "mean training return")
+        >>> study._storage.set_study_system_attr(study._study_id, "hpo:resource",
+        ...                                      "environment steps")
+        >>> axis_labels(study)
+        ('mean training return', 'environment steps')
+    """
+    resource = study._storage.get_study_system_attrs(study._study_id).get(_attrs.RESOURCE)
+    return metric_names(study)[0], resource if isinstance(resource, str) and resource \
+        else "resource"
+
+
+def _amount(value: Number) -> str:
+    """A resource amount as a person writes it: 45000 -> ``45 000``, 2.5 -> ``2.5``."""
+    if float(value).is_integer():
+        return f"{int(value):,}".replace(",", " ")
+    return f"{value:g}"
+
+
+def _at(study: optuna.Study, resource: Number | None) -> str:
+    """``at 45 000 environment steps`` (empty for a study without segments)."""
+    if resource is None:
+        return ""
+    name = axis_labels(study)[1]
+    return f" at resource {_amount(resource)}" if name == "resource" \
+        else f" at {_amount(resource)} {name}"
+
+
+def _compared(study: optuna.Study, resource: Number | None, n: int) -> str:
+    """What a comparing plot's title says about its points."""
+    if resource is None:
+        return f", {n} trials"
+    return f"{_at(study, resource)}, one point per configuration ({n})"
+
+
+def _view(study: optuna.Study, trials: list[FrozenTrial]) -> optuna.Study:
+    """An in-memory study holding only ``trials``, for Optuna's own plots and importance
+    evaluator (so they see one trial per configuration)."""
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created in memory"
+    try:
+        view = optuna.create_study(directions=study.directions, study_name=study.study_name)
+    finally:
+        optuna.logging.set_verbosity(level)
+    view.add_trials(trials)
+    return view
 
 
 def curves_figure(study: optuna.Study) -> Any:
@@ -73,8 +152,9 @@ def curves_figure(study: optuna.Study) -> Any:
         ax.plot(steps, values, label=label, **style[t.state])
         if t.state == TrialState.PRUNED:
             ax.plot(steps[-1:], values[-1:], "x", color="tab:gray")
-    ax.set_xlabel("step")
-    ax.set_ylabel(metric_names(study)[0])
+    metric, resource = axis_labels(study)
+    ax.set_xlabel("step" if resource == "resource" else resource)
+    ax.set_ylabel(metric)
     ax.set_title(f"{study.study_name}: learning curves")
     ax.legend(loc="best")
     return fig
@@ -119,7 +199,7 @@ def segments_figure(study: optuna.Study) -> Any:
         if members:
             style = dict(color=colours(i % 10), lw=1.2, label=key)
         elif reached == top:
-            label = None if "top" in labelled else f"reached {top}"
+            label = None if "top" in labelled else f"reached {_amount(top)}"
             labelled.add("top")
             style = dict(color="tab:blue", lw=1.4, label=label)
         else:
@@ -137,8 +217,9 @@ def segments_figure(study: optuna.Study) -> Any:
     if not members:
         for r in rungs:
             ax.axvline(r, color="black", lw=0.5, ls=":", alpha=0.5)
-    ax.set_xlabel("resource")
-    ax.set_ylabel(metric_names(study)[0])
+    metric, resource = axis_labels(study)
+    ax.set_xlabel(resource)
+    ax.set_ylabel(metric)
     what = "members (dots: exploits)" if members else "configurations across their segments"
     ax.set_title(f"{study.study_name}: {what}")
     ax.legend(loc="best", fontsize="small", ncol=2 if members and len(groups) > 6 else 1)
@@ -175,7 +256,7 @@ def schedule_figure(study: optuna.Study) -> Any:
         if trials[0].distributions[name].log:
             ax.set_yscale("log")
         ax.set_ylabel(name)
-    axes[-1][0].set_xlabel("resource")
+    axes[-1][0].set_xlabel(axis_labels(study)[1])
     axes[0][0].set_title(f"{study.study_name}: hyperparameter schedules (dots: exploits)")
     if names:
         axes[0][0].legend(loc="best", fontsize="x-small", ncol=4)
@@ -202,7 +283,7 @@ def fronts_figure(study: optuna.Study) -> Any:
         colour = cmap(0.15 + 0.85 * i / max(1, len(stops) - 1))
         values = np.array([t.values[:2] for t in at])
         ax.scatter(values[:, 0], values[:, 1], color=colour, s=14, alpha=0.8,
-                   label=f"{stop:g}" if i in (0, len(stops) - 1) or len(stops) <= 6 else None)
+                   label=_amount(stop) if i in (0, len(stops) - 1) or len(stops) <= 6 else None)
         front = np.array(sorted(t.values[:2] for t in
                                 _get_pareto_front_trials_by_trials(at, study.directions)))
         ax.plot(front[:, 0], front[:, 1], color=colour, lw=1.0)
@@ -210,17 +291,205 @@ def fronts_figure(study: optuna.Study) -> Any:
     ax.set_xlabel(names[0])
     ax.set_ylabel(names[1])
     ax.set_title(f"{study.study_name}: members' front by resource")
-    ax.legend(title="resource", fontsize="small")
+    ax.legend(title=axis_labels(study)[1], fontsize="small")
     return fig
 
-def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
-           ) -> dict[str, Callable[[], Any]]:
+
+def history_figure(study: optuna.Study, objective: int = 0) -> Any:
+    """The metric of each configuration once, at a common resource
+    (:func:`hpo._segments.configurations_at`), against the number of the trial that got
+    it there, with the best so far (a matplotlib Figure)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from hpo import _segments
+
+    resource, trials = _segments.configurations_at(study)
+    metric = metric_names(study)[objective]
+    maximize = study.directions[objective] == StudyDirection.MAXIMIZE
+    xs = [t.number for t in trials]
+    ys = [t.values[objective] for t in trials]
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.plot(xs, ys, "o", ms=4, color="tab:blue", alpha=0.8, label=metric)
+    ax.step(xs, list(accumulate(ys, max if maximize else min)), where="post", color="tab:red",
+            lw=1.2, label="best so far")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{study.study_name}: {metric}{_compared(study, resource, len(trials))}")
+    ax.legend(loc="best", fontsize="small")
+    return fig
+
+
+def _numeric_ticks(ax: Any, dist: FloatDistribution | IntDistribution) -> None:
+    """Few, plainly written x ticks over the distribution's range, so that labels never
+    run into each other (log axes: 1-2-5 steps, or powers of two for integers, evenly
+    spaced values within one decade)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    integer = isinstance(dist, IntDistribution)
+    if dist.log:
+        ax.set_xscale("log")
+        pad = (dist.high / dist.low) ** 0.04  # 4% of the range on either side, in log space
+        ax.set_xlim(dist.low / pad, dist.high * pad)
+        decades = math.log10(dist.high / dist.low)
+        if decades < 1:  # within one decade a log locator finds one tick, or none
+            locator = MaxNLocator(nbins=4, integer=integer)
+        elif integer and dist.high / dist.low <= 2 ** 12:
+            locator = LogLocator(base=2, numticks=6)
+        else:
+            locator = LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 2 else (1.0,),
+                                 numticks=6)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        pad = 0.05 * (dist.high - dist.low) or 0.5
+        ax.set_xlim(dist.low - pad, dist.high + pad)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=integer))
+
+
+def slice_figure(study: optuna.Study, objective: int = 0,
+                 at_least: int = MIN_TRIALS_FOR_IMPORTANCES) -> Any:
+    """The metric against each hyperparameter, one point per configuration at a common
+    resource (the largest that ``at_least`` configurations reached), one panel per
+    parameter with its distribution's scale (a matplotlib Figure)."""
+    import matplotlib.pyplot as plt
+
+    from hpo import _segments
+
+    resource, trials = _segments.configurations_at(study, at_least)
+    metric = metric_names(study)[objective]
+    names = sorted({p for t in trials for p in t.params})
+    cols = min(3, max(1, len(names)))
+    rows = max(1, math.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows + 0.6),
+                             sharey=True, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        have = [t for t in trials if name in t.params]
+        dist = have[-1].distributions[name]
+        ys = [t.values[objective] for t in have]
+        if isinstance(dist, CategoricalDistribution):
+            choices = [str(c) for c in dist.choices]
+            choices += sorted({str(t.params[name]) for t in have} - set(choices))
+            xs = [choices.index(str(t.params[name])) for t in have]
+            ax.set_xticks(range(len(choices)), choices)
+            ax.set_xlim(-0.5, len(choices) - 0.5)
+            if len(choices) > 3 or max(len(c) for c in choices) > 6:
+                ax.tick_params(axis="x", labelrotation=45)
+                for label in ax.get_xticklabels():
+                    label.set_horizontalalignment("right")
+        else:
+            xs = [t.params[name] for t in have]
+            _numeric_ticks(ax, dist)
+        ax.scatter(xs, ys, s=14, color="tab:blue", alpha=0.7)
+        ax.tick_params(labelsize="small")
+        ax.set_xlabel(name)
+    for row in axes:
+        row[0].set_ylabel(metric)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{study.study_name}: {metric}{_compared(study, resource, len(trials))}")
+    fig.tight_layout()
+    return fig
+
+
+def importances_figure(study: optuna.Study, at_least: int = MIN_TRIALS_FOR_IMPORTANCES
+                       ) -> Any:
+    """Optuna's hyperparameter importances (its default evaluator) over one trial per
+    configuration at a common resource, not over every segment (a matplotlib Figure)."""
+    from optuna.visualization.matplotlib import plot_param_importances
+
+    from hpo import _segments
+
+    resource, trials = _segments.configurations_at(study, at_least)
+    metric = metric_names(study)[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = plot_param_importances(_view(study, trials), target_name=metric)
+    ax.set_title("", loc="left")
+    ax.set_title(f"{study.study_name}: importance for {metric}"
+                 f"{_compared(study, resource, len(trials))}", fontsize="medium")
+    ax.set_xlabel(f"importance for {metric} (Optuna's default evaluator)")
+    return ax.figure
+
+
+def pareto_figure(study: optuna.Study) -> Any:
+    """Optuna's Pareto-front plot over one trial per configuration at a common resource."""
+    from optuna.visualization.matplotlib import plot_pareto_front
+
+    from hpo import _segments
+
+    resource, trials = _segments.configurations_at(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        ax = plot_pareto_front(_view(study, trials), target_names=metric_names(study))
+    ax.set_title("", loc="left")
+    ax.set_title(f"{study.study_name}: Pareto front{_compared(study, resource, len(trials))}",
+                 fontsize="medium")
+    return ax.figure
+
+
+def lineage_figure(study: optuna.Study) -> Any | None:
+    """Trial continuation, one row per configuration (or PBT member): each segment a bar
+    over its resource range, coloured by its value (the colour bar names the metric); a
+    grey line where a segment continued another row's checkpoint (a PBT exploit).
+    ``None`` when no trial continues another. Readable at hundreds of segments: rows are
+    labelled as densely as their height allows."""
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    from hpo import _segments
+
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    if not any(t.system_attrs.get(_attrs.PARENT) is not None for t in trials):
+        return None
+    groups = sorted(_segments.chains(trials).items(), key=lambda kv: kv[1][0].number)
+    row_of = {t.number: i for i, (_, chain) in enumerate(groups) for t in chain}
+    drawn = [(t, seg) for t in trials
+             if t.values is not None and (seg := _segments.segment(t)) is not None]
+    metric, resource = axis_labels(study)
+    values = [t.values[0] for t, _ in drawn]
+    norm = Normalize(min(values, default=0.0), max(values, default=1.0))
+    better_bright = study.directions[0] == StudyDirection.MAXIMIZE
+    cmap = plt.get_cmap("viridis" if better_bright else "viridis_r")
+    n = len(groups)
+    height = min(16.0, 1.8 + 0.2 * n)
+    fig, ax = plt.subplots(figsize=(9, height))
+    by_number = {t.number: t for t in trials}
+    copied = False
+    for t, (start, stop) in drawn:
+        row = row_of[t.number]
+        ax.broken_barh([(start, stop - start)], (row - 0.35, 0.7),
+                       facecolors=cmap(norm(t.values[0])), edgecolor="white", linewidth=0.5)
+        parent = by_number.get(t.system_attrs.get(_attrs.PARENT, -1))
+        if parent is not None and row_of[parent.number] != row:
+            ax.plot([start, start], [row_of[parent.number], row], color="tab:gray", lw=0.6)
+            copied = True
+    # a label needs about 10 points of height at fontsize 7: label every k-th row
+    room = max(1, int((height - 1.8) * 72 / 10))
+    step = max(1, math.ceil(n / room))
+    ax.set_yticks(range(0, n, step), [groups[i][0] for i in range(0, n, step)])
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.set_xlabel(resource)
+    members = any(key.startswith("member") for key, _ in groups)
+    ax.set_ylabel("member" if members else "configuration")
+    fig.colorbar(ScalarMappable(norm, cmap), ax=ax, label=metric, pad=0.02)
+    ax.set_title(f"{study.study_name}: {len(drawn)} segments of {n} "
+                 f"{'members' if members else 'configurations'} (colour: {metric}"
+                 f"{'; grey: continued from another row' if copied else ''})",
+                 fontsize="medium")
+    return fig
+
+
+def _plots(study: optuna.Study, note: Callable[[str], None]) -> dict[str, Callable[[], Any]]:
+    from hpo import _segments
+
     plots: dict[str, Callable[[], Any]] = {}
-    complete = study.get_trials(deepcopy=False, states=[TrialState.COMPLETE])
-    names = metric_names(study)
     if len(study.directions) == 1:
-        plots["history"] = lambda: backend.plot_optimization_history(
-            study, target_name=names[0])
+        plots["history"] = lambda: history_figure(study)
         if _is_segmented(study):  # schedulers, PBT: one curve per configuration / member
             plots["curves"] = lambda: segments_figure(study)
             if any(_attrs.MEMBER in t.system_attrs for t in study.get_trials(deepcopy=False)):
@@ -234,53 +503,28 @@ def _plots(study: optuna.Study, backend: Any, note: Callable[[str], None]
             plots["scaling"] = lambda: scaling_figure(study)
     else:
         for i in range(len(study.directions)):
-            plots[f"history-{i}"] = (lambda i=i: backend.plot_optimization_history(
-                study, target=lambda t: t.values[i], target_name=names[i]))
+            plots[f"history-{i}"] = lambda i=i: history_figure(study, i)
         if len(study.directions) in (2, 3):
-            plots["pareto"] = lambda: backend.plot_pareto_front(study, target_names=names)
+            plots["pareto"] = lambda: pareto_figure(study)
         if any(_attrs.MEMBER in t.system_attrs for t in study.get_trials(deepcopy=False)):
             plots["fronts"] = lambda: fronts_figure(study)  # MO-PBT: the front over time
             plots["schedule"] = lambda: schedule_figure(study)
-    n_params = len({p for t in complete for p in t.params})
-    if n_params >= 2 and len(complete) >= MIN_TRIALS_FOR_IMPORTANCES:
+    resource, compared = _segments.configurations_at(study, MIN_TRIALS_FOR_IMPORTANCES)
+    n_params = len({p for t in compared for p in t.params})
+    if n_params >= 2 and len(compared) >= MIN_TRIALS_FOR_IMPORTANCES:
         if len(study.directions) == 1:
-            plots["importances"] = lambda: backend.plot_param_importances(
-                study, target_name=names[0])
-        plots["slice"] = (lambda: backend.plot_slice(study, target_name=names[0])
-                          if len(study.directions) == 1
-                          else backend.plot_slice(study, target=lambda t: t.values[0],
-                                                  target_name=names[0]))
+            plots["importances"] = lambda: importances_figure(study)
+        plots["slice"] = lambda: slice_figure(study)
     elif n_params >= 2:
-        note(f"importances and slice: not drawn, {len(complete)} completed trial(s); they "
-             f"need {MIN_TRIALS_FOR_IMPORTANCES} to be more than noise")
+        counted = (f"{len(compared)} completed trial(s)" if resource is None else
+                   f"{len(compared)} configuration(s){_at(study, resource)}, the most at one "
+                   "resource")
+        note(f"importances and slice: not drawn, {counted}; they need "
+             f"{MIN_TRIALS_FOR_IMPORTANCES} to be more than noise")
+    if any(t.system_attrs.get(_attrs.PARENT) is not None
+           for t in study.get_trials(deepcopy=False) if t.state.is_finished()):
+        plots["lineage"] = lambda: lineage_figure(study)
     return plots
-
-
-def _lineage_png(study: optuna.Study, path: Path) -> bool:
-    """Each continued trial as a segment over its resource range, joined to its parent."""
-    import matplotlib.pyplot as plt
-
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    if not any(t.system_attrs.get(_attrs.PARENT) is not None for t in trials):
-        return False
-    by_number = {t.number: t for t in trials}
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for t in trials:
-        a = t.system_attrs
-        if _attrs.STOP not in a or t.values is None:
-            continue
-        start, stop = a.get(_attrs.START, 0), a[_attrs.STOP]
-        ax.plot([start, stop], [t.values[0]] * 2, lw=1.5, color="tab:blue")
-        parent = by_number.get(a.get(_attrs.PARENT, -1))
-        if parent is not None and parent.values is not None:
-            ax.plot([start, start], [parent.values[0], t.values[0]], lw=0.8, ls=":",
-                    color="tab:gray")
-    ax.set_xlabel("resource")
-    ax.set_ylabel("objective value")
-    ax.set_title(f"{study.study_name}: trial continuation (dotted: parent -> child)")
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return True
 
 
 def _figure(result: Any) -> Any:
@@ -309,17 +553,11 @@ def write_plots(study: optuna.Study, out: Path, fmt: str = "png",
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        from optuna.visualization import matplotlib as backend
     except ImportError:
         raise ImportError("hpo plot needs matplotlib: pip install 'hpo[plot]'") from None
     figures = []
-    for name, make in _plots(study, backend, note or (lambda line: None)).items():
+    for name, make in _plots(study, note or (lambda line: None)).items():
         figures.append((name, _figure(make())))
-    if _lineage_png(study, out / "lineage.png"):
-        if fmt == "png":
-            written.append(out / "lineage.png")
-        else:
-            figures.append(("lineage", None))
     if fmt == "png":
         for name, fig in figures:
             path = out / f"{name}.png"
@@ -330,11 +568,8 @@ def write_plots(study: optuna.Study, out: Path, fmt: str = "png",
     parts = []
     for name, fig in figures:
         buf = io.BytesIO()
-        if fig is None:
-            buf.write((out / "lineage.png").read_bytes())
-        else:
-            fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-            plt.close(fig)
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
         data = base64.b64encode(buf.getvalue()).decode()
         parts.append(f"<h2>{html.escape(name)}</h2>\n"
                      f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">')

@@ -14,12 +14,14 @@ Example ``sweep.yaml``::
     workers: 2
     gpus_per_trial: 0
     storage: sqlite:///sweeps/ppo-cartpole.db  # default: <output_dir>/study.db
-    artifact_store: s3://my-bucket/hpo         # checkpoints; default: next to the storage
+    artifact_store: s3://my-bucket/hpo         # checkpoints; default: next to a file
+                                               # storage, else <output_dir>/artifacts
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +32,7 @@ from optuna.distributions import BaseDistribution
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 import hpo
-from hpo._registry import PRUNERS, SAMPLERS, build
+from hpo._registry import PLANNED, PRUNERS, SAMPLERS, build
 
 __all__ = ["SweepConfig", "SweepFileError", "load_sweep"]
 
@@ -114,6 +116,9 @@ class RayModel(_Model):
     address: str | None = None
 
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
 class SweepConfig(_Model):
     """The validated content of a sweep file (see the module docstring)."""
 
@@ -134,12 +139,22 @@ class SweepConfig(_Model):
     trial_timeout: Annotated[float, Field(gt=0)] | None = None
     retries: Retries = Retries()
     storage: str | None = None
-    artifact_store: str | None = None  # None: a directory next to a file storage
+    artifact_store: str | None = None  # None: next to a file storage, else <out>/artifacts
     output_dir: str | None = None
     heartbeat_interval: Annotated[float, Field(gt=0)] = 10.0
     grace_period: Annotated[float, Field(gt=0)] = 60.0
     max_initial_failures: Annotated[int, Field(ge=0)] = 5  # 0: never stop on failures
     base_dir: str = "."  # the sweep file's directory; relative paths are resolved from it
+
+    @field_validator("name")
+    @classmethod
+    def _one_path_component(cls, v: str) -> str:
+        # the name is a directory (sweeps/<name>) and a study name: one plain component
+        if not _SAFE_NAME.fullmatch(v):
+            raise ValueError(f"{v!r} is not a plain name: use letters, digits, '_', '-' and "
+                             "'.' (not first), at most 128 characters, e.g. ppo-cartpole; it "
+                             "names the sweep's directory sweeps/<name>")
+        return v
 
     @field_validator("objective")
     @classmethod
@@ -159,10 +174,6 @@ class SweepConfig(_Model):
                 raise ValueError("'space' is needed with 'command'")
         if self.objective is not None and self.space:
             raise ValueError("'space' is for commands; a decorated objective carries its own")
-        if self.sampler is not None and self.sampler.name not in SAMPLERS:
-            build("sampler", self.sampler.name, {}, SAMPLERS)  # raises with the allowed names
-        if self.pruner is not None and self.pruner.name not in PRUNERS:
-            build("pruner", self.pruner.name, {}, PRUNERS)
         if self.artifact_store is not None:
             from hpo.artifacts import open_store
 
@@ -284,13 +295,6 @@ def load_sweep(path: str | Path) -> SweepConfig:
         raise SweepFileError(f"{path}:{_line(node, ('base_dir',))}: base_dir: not a setting")
     try:
         config = SweepConfig(**data, base_dir=str(path.resolve().parent))
-        for name, p in config.space.items():
-            try:
-                p.distribution()
-            except ValueError as exc:
-                raise SweepFileError(f"{path}:{_line(node, ('space', name))}: space.{name}: "
-                                     f"{exc}") from None
-        return config
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -299,3 +303,44 @@ def load_sweep(path: str | Path) -> SweepConfig:
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{path}:{_line(node, loc)}: {where}: {msg}")
         raise SweepFileError("invalid sweep file:\n  " + "\n  ".join(problems)) from None
+    found = _named_problems(config)
+    for name, p in config.space.items():
+        try:
+            p.distribution()
+        except ValueError as exc:
+            found.append((("space", name), str(exc)))
+    if found:
+        lines = sorted((_line(node, loc) or 0, ".".join(map(str, loc)), msg) for loc, msg in found)
+        raise SweepFileError("invalid sweep file:\n  " + "\n  ".join(
+            f"{path}:{line}: {where}: {msg}" for line, where, msg in lines))
+    return config
+
+
+def _named_problems(config: SweepConfig) -> list[tuple[tuple[str, ...], str]]:
+    """Unknown sampler, pruner or searcher names, and searchers that cannot be one (a
+    scheduler, a population sampler, FreezeThaw: each decides continuations itself), as
+    (key path, message) for :func:`load_sweep` to give their lines."""
+    from hpo.samplers.protocols import DecidesContinuation
+
+    out: list[tuple[tuple[str, ...], str]] = []
+    for key, named, registry in (("sampler", config.sampler, SAMPLERS),
+                                 ("pruner", config.pruner, PRUNERS)):
+        if named is not None and named.name not in registry:
+            planned = " (planned, not yet available)" if named.name in PLANNED else ""
+            out.append(((key, "name"), f"unknown {key} {named.name!r}{planned}; allowed: "
+                                       f"{sorted(registry)}"))
+    searcher = config.sampler.options.get("searcher") if config.sampler else None
+    name = searcher.get("name") if isinstance(searcher, dict) else searcher
+    if isinstance(name, str):
+        loc = ("sampler", "searcher") + (("name",) if isinstance(searcher, dict) else ())
+        if name not in SAMPLERS:
+            out.append((loc, f"unknown sampler {name!r}; allowed: {sorted(SAMPLERS)}"))
+        else:
+            module, attr = SAMPLERS[name].split(":")
+            # the class itself carries the protocol's marker attribute
+            if isinstance(getattr(importlib.import_module(module), attr), DecidesContinuation):
+                out.append((loc, f"{name} cannot be a searcher: it decides itself which "
+                                 "trials continue (a scheduler, a population sampler or "
+                                 "FreezeThaw); a searcher proposes new configurations, "
+                                 "e.g. tpe, random, gp, multifidelity"))
+    return out

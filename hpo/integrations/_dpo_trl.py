@@ -20,6 +20,7 @@ import torch
 
 import hpo
 from hpo.integrations._dpo_common import evaluate
+from hpo.integrations._progress import Progress
 from hpo.integrations._torch import torch_device
 
 _STATE_VERSION = 1
@@ -51,6 +52,7 @@ def train_dpo_trl(*, lr: float, beta: float, batch_size: int, warmup_steps: int,
     for group in opt.param_groups:  # a continuation may bring new values (PBT)
         group["lr"], group["initial_lr"], group["weight_decay"] = lr, lr, weight_decay
     _start, stop = hpo.budget(trial, max_resource=max_steps)
+    progress = Progress(trial, start=step, stop=stop)  # a line per evaluation, to the log
     held_cache: dict[int, tuple[float, float]] = {}
     first = step
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -71,6 +73,7 @@ def train_dpo_trl(*, lr: float, beta: float, batch_size: int, warmup_steps: int,
                 last = evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
                 if not math.isfinite(last["loss"]):
                     last["loss"] = math.log(2) * 100
+                progress(at, f"held-out {metric}", last[metric])
                 if trial is not None:
                     trial.report(last[metric], at)
                     if trial.should_prune():

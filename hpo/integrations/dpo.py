@@ -54,6 +54,7 @@ from torch import nn
 import hpo
 from hpo.integrations._dpo_common import Pairs, evaluate, pair_margins
 from hpo.integrations._dpo_trl import train_dpo_trl
+from hpo.integrations._progress import Progress
 from hpo.integrations._torch import torch_device
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the tiny model needs nothing from the hub
@@ -71,6 +72,9 @@ __all__ = ["dpo_space", "dpo_tiny", "make_dpo_objective", "sorting_preferences",
 
 PARAMS = ("lr", "beta", "batch_size", "warmup_steps", "weight_decay")
 METRICS = {"loss": "minimize", "margin": "maximize", "accuracy": "maximize"}
+#: What the value of each ``metric`` is: the objectives' ``metric=`` (``hpo best``, plots).
+METRIC_NAMES = {"loss": "held-out DPO loss", "margin": "held-out DPO margin",
+                "accuracy": "held-out preference accuracy"}
 BACKENDS = ("torch", "trl", "auto")
 WORDS = ("apple", "bread", "cloud", "drum", "eagle", "fern", "grape", "harbor", "iris",
          "jungle", "kite", "lemon", "maple", "night", "olive", "pearl", "quartz", "river",
@@ -279,6 +283,7 @@ def train_dpo(
     for group in opt.param_groups:  # a continuation may bring new values (PBT)
         group["weight_decay"] = weight_decay
     _start, stop = hpo.budget(trial, max_resource=max_steps)
+    progress = Progress(trial, start=step, stop=stop)  # a line per evaluation, to the log
     train_cache: dict[int, tuple[float, float]] = {}
     held_cache: dict[int, tuple[float, float]] = {}
 
@@ -307,6 +312,7 @@ def train_dpo(
             last = evaluate(policy, ref, setup.held, held_cache, eval_beta, dev)
             if not math.isfinite(last["loss"]):
                 last["loss"] = math.log(2) * 100  # diverged: far worse than the untrained model
+            progress(step, f"held-out {metric}", last[metric])
             if trial is not None:
                 trial.report(last[metric], step)
                 if trial.should_prune():
@@ -425,8 +431,9 @@ def make_dpo_objective(
                          backend=backend, device=device, trial=trial)
 
     train.__name__ = train.__qualname__ = "dpo_tiny" if model_name_or_path is None else "dpo"
-    train.__doc__ = f"DPO: held-out {metric} (see hpo.integrations.dpo)."
-    return hpo.objective(direction=METRICS[metric])(train)
+    train.__doc__ = f"DPO: {METRIC_NAMES[metric]} (see hpo.integrations.dpo)."
+    return hpo.objective(direction=METRICS[metric], metric=METRIC_NAMES[metric],
+                         resource="optimisation steps")(train)
 
 
 #: DPO of the tiny GPT-2 on synthetic sorting preferences; held-out DPO loss, 100 steps.

@@ -46,6 +46,7 @@ from optuna.distributions import BaseDistribution
 from torch import nn
 
 import hpo
+from hpo.integrations._progress import Progress
 from hpo.integrations._torch import torch_device
 
 try:
@@ -89,6 +90,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "Pendulum-v1": {"max_steps": 100_000, "space": {
         "lr": 1e-3, "gamma": 0.9, "gae_lambda": 0.95, "n_steps": 256, "n_epochs": 10}},
 }
+
+#: What the value of each ``metric`` is: the objectives' ``metric=`` (``hpo best``, plots).
+METRIC_NAMES = {"train": "mean training return", "eval": "mean evaluation return"}
 
 _STATE_VERSION = 1
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -267,6 +271,7 @@ def train_ppo(
             state, trial=trial, env_id=env_id, model=model, opt=opt, lr=lr, envs=envs, gen=gen,
             perm_gen=perm_gen, seed=seed, dev=dev)
     _start, stop = hpo.budget(trial, max_resource=max_steps)
+    progress = Progress(trial, start=env_steps, stop=stop)  # a line per report, to the log
 
     next_report = (env_steps // report_every + 1) * report_every
     pruned = False
@@ -292,6 +297,7 @@ def train_ppo(
                 last_eval = _evaluate(model, env_id, eval_episodes, dev, seed=10_000 + seed)
             value = _value(metric, returns, last_eval)
             next_report, pruned = _report(trial, value, env_steps, next_report, report_every)
+            progress(env_steps, "eval return" if metric == "eval" else "return", value)
 
     # hpo: save everything a continuation needs to go on exactly (a pruned trial too)
     hpo.checkpoint(trial, _snapshot(
@@ -580,9 +586,9 @@ def make_ppo_objective(
 
     name = "ppo_" + env_id.split("-")[0].lower()
     train.__name__ = train.__qualname__ = name
-    train.__doc__ = (f"PPO on {env_id}: mean training return over the run "
-                     f"({metric}); see hpo.integrations.ppo.")
-    return hpo.objective(direction="maximize")(train)
+    train.__doc__ = f"PPO on {env_id}: {METRIC_NAMES[metric]}; see hpo.integrations.ppo."
+    return hpo.objective(direction="maximize", metric=METRIC_NAMES[metric],
+                         resource="environment steps")(train)
 
 
 #: PPO on CartPole-v1, 20k environment steps per full trial.

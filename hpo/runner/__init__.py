@@ -32,6 +32,8 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo.objective import Objective
+from hpo.runner.command import CommandObjective
 from hpo.runner.execute import TrialSpec
 from hpo.runner.executors import Executor, InlineExecutor, ProcessExecutor, RayExecutor
 from hpo.runner.gpus import assign_gpus
@@ -77,6 +79,12 @@ def check_settings(*, workers: int = 1, backend: str = "local", isolation: str =
                          "not an in-memory storage; or use isolation='none'")
     if backend == "local" and isolation == "process" and gpus_per_trial:
         assign_gpus(workers, gpus_per_trial)  # raises if there are not enough GPUs
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401  (here, not at the top: only backend='ray' needs it)
+        except ImportError:
+            raise ImportError("backend: 'ray' needs Ray, which is not installed: pip install "
+                              "'hpo[ray]', or use backend: local") from None
 
 
 def make_executor(spec: TrialSpec, *, workers: int = 1, backend: str = "local",
@@ -142,6 +150,25 @@ def _describe(d: BaseDistribution) -> str:
     return repr(d)
 
 
+def _refuse_other_directions(resolved: BaseStorage, storage: str | BaseStorage, study_name: str,
+                             wanted: Sequence[Any], objective: Any, complete: bool) -> None:
+    """Refuse an existing study whose directions differ from ``wanted``, listing every
+    difference at once: the directions, and how the search space changed too."""
+    if None in wanted or study_name not in {s.study_name for s in resolved.get_all_studies()}:
+        return
+    sid = resolved.get_study_id_from_name(study_name)
+    have = [d.name.lower() for d in resolved.get_study_directions(sid)]
+    want = [getattr(d, "name", str(d)).lower() for d in wanted]
+    if have == want:
+        return
+    space = getattr(objective, "space", None)
+    diffs = [f"direction(s) {have}, not {want}"] + (space_differences(
+        resolved.get_all_trials(sid, deepcopy=False), space, complete=complete) if space else [])
+    raise ValueError(f"study {study_name!r} exists in {describe(storage)} with other "
+                     "settings:\n  " + "\n  ".join(diffs) + "\na study's direction cannot "
+                     "change: use another study name, or delete it with optuna.delete_study")
+
+
 def _prepare(
     objective: Callable[[optuna.Trial], Any],
     *,
@@ -183,6 +210,8 @@ def _prepare(
     if directions is None and direction is None:
         directions = getattr(objective, "directions", None)
     resolved = resolve_storage(storage)
+    _refuse_other_directions(resolved, storage, study_name, directions or [direction],
+                             objective, complete_space)
     space = getattr(objective, "space", None)
     if space and not allow_space_change and study_name in {
             s.study_name for s in resolved.get_all_studies()}:
@@ -196,10 +225,15 @@ def _prepare(
                 "allow_space_change=True (hpo sweep --allow-space-change) to go on")
     if space and isinstance(sampler, WantsSearchSpace):
         sampler.set_search_space(space)  # e.g. LLMSampler: its warm start from trial 0
+    # what the value and the resource are (hpo:metric, hpo:resource), for hpo best, hpo
+    # status and the plots: the decorator's metric= / resource=, a command's JSON keys
+    metric, resource_name = (objective.metric, objective.resource) \
+        if isinstance(objective, Objective) else (objective.metrics, None) \
+        if isinstance(objective, CommandObjective) else (None, None)
     study = create_study(storage=storage, study_name=study_name, sampler=sampler,
                          pruner=pruner, direction=direction, directions=directions,
                          load_if_exists=True, max_resource=max_resource,
-                         artifact_store=artifact_store)
+                         artifact_store=artifact_store, metric=metric, resource=resource_name)
     # threads share this process's storage object; other processes open the URL
     shared = isolation == "none" and backend == "local"
     spec = TrialSpec(storage=resolved if shared else storage,

@@ -49,8 +49,9 @@ class Executor(ABC):
         """Run trial ``trial_id`` in ``slot``; block until it has an outcome."""
 
     @abstractmethod
-    def close(self) -> None:
-        """Release processes and connections."""
+    def close(self, *, now: bool = False) -> None:
+        """Release processes and connections; ``now``: kill running trials at once, with
+        no grace to stop (a second Ctrl-C or SIGTERM)."""
 
 
 class InlineExecutor(Executor):
@@ -63,7 +64,7 @@ class InlineExecutor(Executor):
     def run(self, slot: int, trial_id: int, stop: threading.Event) -> Outcome:
         return execute(self.spec, trial_id)
 
-    def close(self) -> None:
+    def close(self, *, now: bool = False) -> None:
         from hpo.runner.command import kill_commands
 
         kill_commands()  # commands of trials still running in the slots' threads
@@ -136,6 +137,7 @@ class ProcessExecutor(Executor):
         self._gpus = gpus or [None] * slots
         self._fresh = fresh_process
         self._children: list[tuple[mp.process.BaseProcess, Connection] | None] = [None] * slots
+        self._started: list[mp.process.BaseProcess] = []  # those being stopped too
         self._ctx = mp.get_context("spawn")
 
     def _child(self, slot: int) -> tuple[mp.process.BaseProcess, Connection]:
@@ -160,6 +162,7 @@ class ProcessExecutor(Executor):
                         os.environ["CUDA_VISIBLE_DEVICES"] = old
         child_conn.close()
         self._children[slot] = (proc, parent_conn)
+        self._started = [p for p in self._started if p.is_alive()] + [proc]
         return proc, parent_conn
 
     def _kill(self, slot: int) -> None:
@@ -210,7 +213,12 @@ class ProcessExecutor(Executor):
             self._kill(slot)
             raise
 
-    def close(self) -> None:
+    def close(self, *, now: bool = False) -> None:
+        if now:  # every child and its process group, those a slot is stopping included
+            for proc in list(self._started):
+                if proc.pid is not None and proc.is_alive():
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(proc.pid, signal.SIGKILL)
         for slot in range(self.slots):
             self._kill(slot)
 
@@ -273,7 +281,7 @@ class RayExecutor(Executor):
                 return Outcome("timeout", reason="killed at the time limit of "
                                f"{self.trial_timeout:g} s per trial")
 
-    def close(self) -> None:
+    def close(self, *, now: bool = False) -> None:
         if self._owns_ray:
             self._ray.shutdown()
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import signal
 import sys
@@ -158,6 +159,27 @@ class WorkerLoop:
             raise ValueError(f"grace_period ({grace_period}) must exceed heartbeat_interval "
                              f"({heartbeat_interval})")
 
+    def spent(self) -> tuple[str, str] | None:
+        """Whether the study has nothing left to run before this run starts: what is used
+        up, in words, and the setting that gives it more; None while there is work (a
+        waiting or running trial, or budget left).
+
+        Example: ``("20 of 20 trials", "budget.trials")``.
+        """
+        trials = self.study.get_trials(deepcopy=False)
+        if any(t.state in (TrialState.WAITING, TrialState.RUNNING) for t in trials):
+            return None
+        if self.budget.trials is not None and (n := counted(trials)) >= self.budget.trials:
+            return f"{n} of {self.budget.trials} trials", "budget.trials"
+        used = _segments.consumed(trials)
+        if self.budget.resource is not None and used >= self.budget.resource:
+            return f"resource {used:g} of {self.budget.resource:g}", "budget.resource"
+        sampler = self.study.sampler
+        if isinstance(sampler, Population) and sampler.is_finished(self.study):
+            return ("the population finished: every member reached the sampler's "
+                    "max_resource", "the sampler's max_resource (in a new study)")
+        return None
+
     # -- one slot ----------------------------------------------------------------------
 
     def _budget_reached(self, trials: Sequence[FrozenTrial]) -> bool:
@@ -225,7 +247,8 @@ class WorkerLoop:
                 again = None
                 if outcome.kind == "interrupted":
                     again = retry(study, frozen, self.max_retries, count=False)
-                elif outcome.kind in self.retry_on:
+                elif outcome.kind in self.retry_on or _attrs.UNREADABLE in frozen.system_attrs:
+                    # (a parent's checkpoint that cannot be read: retrained from zero)
                     again = retry(study, frozen, self.max_retries)
                 if again is not None:
                     self._write(f"trial {trial.number}: retried as trial {again}")
@@ -319,6 +342,7 @@ class WorkerLoop:
         threads = [threading.Thread(target=self._slot, args=(i,), daemon=True,
                                     name=f"hpo-slot-{i}") for i in range(self.executor.slots)]
         previous = _sigterm_as_interrupt()
+        hurry = False
         try:
             for t in threads:
                 t.start()
@@ -329,8 +353,10 @@ class WorkerLoop:
             self._write("stopping: running trials are marked failed and re-enqueued "
                         "(Ctrl-C again to leave at once)")
             # each slot stops its own trial and records it; wait for them
-            with contextlib.suppress(KeyboardInterrupt):
+            try:
                 self._wait_for_slots()
+            except KeyboardInterrupt:  # the second: leave at once
+                hurry = True
         finally:
             with _signals_deferred():
                 self._stop.set()
@@ -339,6 +365,8 @@ class WorkerLoop:
                 with self._lock:
                     for trial in list(self._in_flight.values()):
                         self._abandon(trial, "interrupted", INTERRUPTED)
+                if hurry:  # no grace for trials that ignore SIGTERM: killed now
+                    self.executor.close(now=True)
                 for i in range(self.executor.slots):
                     self._stop_beat(i)
                 self.executor.close()
@@ -362,22 +390,30 @@ class WorkerLoop:
     def _open_bar(self) -> None:
         if not self.progress:
             return
-        from tqdm.auto import tqdm
+        unit, total, done = self._measure(self.study.get_trials(deepcopy=False))
+        self._bar = Progress(self.study.study_name, unit, total, done)
+        self._update_bar()
 
-        trials = self.study.get_trials(deepcopy=False)
-        total = self.budget.trials
-        self._bar = tqdm(total=total, initial=min(counted(trials), total or 0),
-                         desc=self.study.study_name, unit="trial", dynamic_ncols=True,
-                         file=sys.stderr)
-        self._update_bar(advance=False)
+    def _measure(self, trials: Sequence[FrozenTrial]) -> tuple[str, float | None, float]:
+        """What the progress counts: (unit, total or None, done so far): the resource when
+        the budget has one, or the population's (a population sampler ends when every
+        member reached its maximum, whatever ``budget.trials`` allows), else trials."""
+        sampler = self.study.sampler
+        if self.budget.resource is not None or isinstance(sampler, Population):
+            name = self.study._storage.get_study_system_attrs(self.study._study_id).get(
+                _attrs.RESOURCE)
+            if self.budget.resource is not None:
+                total, done = self.budget.resource, _segments.consumed(trials)
+            else:
+                done, total = sampler.progress(self.study)  # type: ignore[union-attr]
+            return str(name or "resource"), total, done
+        return "trial", self.budget.trials, counted(trials)
 
-    def _update_bar(self, advance: bool = True) -> None:
+    def _update_bar(self) -> None:
         if self._bar is None:
             return
-        if advance:
-            self._bar.update(1)
         s = self._summary.outcomes
-        post = {k: s[k] for k in ("fail", "crash", "timeout", "pruned") if s[k]}
+        post: dict[str, Any] = {k: s[k] for k in ("fail", "crash", "timeout", "pruned") if s[k]}
         try:
             if len(self.study.directions) == 1:
                 post["best"] = f"{self.study.best_value:.4g}"
@@ -385,13 +421,88 @@ class WorkerLoop:
                 post["pareto"] = len(self.study.best_trials)
         except ValueError:
             pass  # no completed trial yet
-        self._bar.set_postfix(post, refresh=True)
+        self._bar.show(self._measure(self.study.get_trials(deepcopy=False))[2], post)
 
     def _write(self, message: str) -> None:
         if self._bar is not None:
-            self._bar.write(message, file=sys.stderr)
+            self._bar.write(message)
         else:
             _log.warning(message)
+
+
+class Progress:
+    """A sweep's progress on stderr: a tqdm bar on a terminal; written to a file or a
+    pipe, one plain line per change at most every ``every`` seconds, and the last, so a
+    log holds each state once.
+
+    Example:
+        >>> bar = Progress("demo", "trial", 4, 0, every=0.0, tty=False, file=sys.stdout)
+        >>> bar.show(2, {"best": "0.5"})  # doctest: +ELLIPSIS
+        demo: 2/4 trials (50%), best=0.5, ... elapsed, ~... left
+        >>> bar.close()
+    """
+
+    def __init__(self, name: str, unit: str, total: float | None, done: float, *,
+                 every: float = 10.0, tty: bool | None = None, file: Any = None) -> None:
+        self.name, self.unit, self.total, self.every = name, unit, total, every
+        self._file = sys.stderr if file is None else file
+        self._started, self._initial = time.monotonic(), done
+        self._done, self._post, self._last = done, "", -math.inf
+        self._shown: tuple[float, str] | None = None
+        self._bar: Any = None
+        if self._file.isatty() if tty is None else tty:
+            from tqdm.auto import tqdm
+
+            whole = unit == "trial"
+            self._bar = tqdm(total=total, initial=min(done, total or done), desc=name,
+                             unit=unit if whole else f" {unit}", unit_scale=not whole,
+                             dynamic_ncols=True, file=self._file)
+
+    def show(self, done: float, postfix: dict[str, Any]) -> None:
+        """The new count (absolute) and the figures after it; one refresh."""
+        if self._bar is not None:
+            self._bar.set_postfix(postfix, refresh=False)
+            self._bar.update(done - self._bar.n)  # a refresh even when nothing moved
+            if done == self._bar.n:
+                self._bar.refresh()
+            return
+        self._done, self._post = done, ", ".join(f"{k}={v}" for k, v in postfix.items())
+        finished = self.total is not None and done >= self.total
+        if time.monotonic() - self._last >= self.every or finished:
+            self._line()
+
+    def _line(self) -> None:
+        from tqdm import tqdm
+
+        state = (self._done, self._post)
+        if state == self._shown:
+            return
+        self._shown, self._last = state, time.monotonic()
+        elapsed = self._last - self._started
+        count = f"{self._done:g}/{self.total:g}" if self.total else f"{self._done:g}"
+        unit = "trials" if self.unit == "trial" else self.unit
+        parts = [f"{self.name}: {count} {unit}" + (
+            f" ({100 * self._done / self.total:.0f}%)" if self.total else "")]
+        if self._post:
+            parts.append(self._post)
+        parts.append(f"{tqdm.format_interval(elapsed)} elapsed")
+        rate = (self._done - self._initial) / elapsed if elapsed > 0 else 0.0
+        if self.total and rate > 0 and self._done < self.total:
+            left = max(self.total - self._done, 0) / rate
+            parts.append(f"~{tqdm.format_interval(left)} left")
+        print(", ".join(parts), file=self._file, flush=True)
+
+    def write(self, message: str) -> None:
+        if self._bar is not None:
+            self._bar.write(message, file=self._file)
+        else:
+            print(message, file=self._file, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        else:
+            self._line()  # the last state, unless shown already
 
 
 def _abandon_reason(exc: BaseException) -> tuple[str, str]:

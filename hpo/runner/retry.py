@@ -8,7 +8,9 @@ marks it FAIL and enqueues its retry.
 
 A retry is a WAITING trial with the failed trial's parameters. If the failed trial
 saved a checkpoint with a step, the retry continues from it (parent = the failed trial,
-budget ``(checkpoint step, stop)``), otherwise it repeats the failed trial's own
+budget ``(checkpoint step, stop)``); if it failed because its parent's checkpoint cannot
+be read (``hpo:unreadable_parent``), it retrains from zero, ``(0, stop)``, as a
+configuration that saved no checkpoint is; otherwise it repeats the failed trial's own
 continuation or starts afresh.
 """
 
@@ -77,6 +79,8 @@ def retry(study: optuna.Study, failed: FrozenTrial, max_retries: int, *,
     if latest is not None and latest[1] is not None and stop is not None and latest[1] < stop:
         system_attrs.update({_attrs.PARENT: failed.number, _attrs.START: latest[1],
                              _attrs.STOP: stop})
+    elif stop is not None and _attrs.UNREADABLE in attrs:  # nothing to resume: from zero
+        system_attrs.update({_attrs.START: 0, _attrs.STOP: stop})
     elif stop is not None:
         for key in (_attrs.PARENT, _attrs.START, _attrs.STOP):
             if key in attrs:

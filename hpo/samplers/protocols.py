@@ -65,6 +65,10 @@ class Population(Protocol):
     def has_work(self, study: Study) -> bool:
         """Whether a trial asked now would start at once."""
 
+    def progress(self, study: Study) -> tuple[float, float]:
+        """(resource the members reached, in all; resource of the whole run: every
+        member at its maximum), for the runner's progress bar and its time left."""
+
 
 @runtime_checkable
 class Deepens(Protocol):

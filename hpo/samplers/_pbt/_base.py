@@ -40,6 +40,7 @@ from hpo.samplers._continuing import ContinuationSampler, Decision
 from hpo.samplers._pbt._explore import check_params
 from hpo.samplers._pbt._population import Member, read_population
 from hpo.samplers._schedulers._ladder import check_resource
+from hpo.samplers.protocols import DecidesContinuation
 
 __all__ = ["PopulationSampler"]
 
@@ -90,6 +91,10 @@ class PopulationSampler(ContinuationSampler):
             raise ValueError(f"synchronous: must be True or False, got {synchronous!r}")
         if searcher is not None and not isinstance(searcher, BaseSampler):
             raise ValueError(f"searcher: expected an optuna sampler, got {type(searcher).__name__}")
+        if isinstance(searcher, DecidesContinuation):
+            raise ValueError(f"searcher: {type(searcher).__name__} decides continuation itself "
+                             "and cannot be a searcher; use a sampler that proposes "
+                             "parameters (TPE, GPSampler, MultiFidelityGPSampler, ...)")
         self._n, self._interval, self._max = population_size, perturbation_interval, max_resource
         self._q, self._synchronous, self._seed = quantile_fraction, synchronous, seed
         self._searcher = searcher if searcher is not None else RandomSampler(seed=seed)
@@ -135,6 +140,11 @@ class PopulationSampler(ContinuationSampler):
         members = self.population(study)
         return len(members) >= self._n and all(
             m.done(self._max) and not m.busy for m in members)
+
+    def progress(self, study: Study) -> tuple[float, float]:
+        """(resource the members reached, in all; ``population_size * max_resource``)."""
+        return (sum(min(m.stop, self._max) for m in self.population(study)),
+                self._n * self._max)
 
     def has_work(self, study: Study) -> bool:
         """Whether a trial asked now would start at once (a free worker asks only then)."""

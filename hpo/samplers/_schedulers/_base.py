@@ -44,7 +44,7 @@ from hpo.samplers._schedulers._plan import (
     plan_asynchronous,
     plan_synchronous,
 )
-from hpo.samplers.protocols import ModelsResource
+from hpo.samplers.protocols import DecidesContinuation, ModelsResource
 
 __all__ = ["Scheduler"]
 
@@ -66,6 +66,10 @@ class Scheduler(ContinuationSampler):
             raise ValueError(f"variant: {variant!r} is not one of {VARIANTS}")
         if searcher is not None and not isinstance(searcher, BaseSampler):
             raise ValueError(f"searcher: expected an optuna sampler, got {type(searcher).__name__}")
+        if isinstance(searcher, DecidesContinuation):
+            raise ValueError(f"searcher: {type(searcher).__name__} decides continuation itself "
+                             "and cannot be a searcher; use a sampler that proposes "
+                             "parameters (TPE, GPSampler, MultiFidelityGPSampler, ...)")
         if not isinstance(synchronous, bool):
             raise ValueError(f"synchronous: must be True or False, got {synchronous!r}")
         self._ladder = Ladder(min_resource, max_resource, reduction_factor)

@@ -256,6 +256,18 @@ def test_an_unreachable_store_is_refused_before_the_study_is_created(
     assert optuna.storages.RDBStorage(storage).get_all_studies() == []
     with pytest.raises(ValueError, match="give artifact_store or artifact_dir, not both"):
         hpo.create_study(storage=storage, artifact_store=tmp_path, artifact_dir=tmp_path)
+    # a sweep (the runner) refuses it before its SQLite file is created
+    from hpo.runner import _prepare
+
+    @hpo.objective
+    def train(x: float = hpo.uniform(0, 1)) -> float:
+        return x
+
+    sweep_db = tmp_path / "sweep" / "study.db"
+    with pytest.raises(ValueError, match=r"artifact_store: cannot open s3://no-such-bucket"):
+        _prepare(train, storage=f"sqlite:///{sweep_db}", study_name="never", n_trials=1,
+                 artifact_store=missing, progress=False)
+    assert not sweep_db.exists() and not sweep_db.parent.exists()
 
 
 # -- S3: parts, atomicity, retries ---------------------------------------------------------

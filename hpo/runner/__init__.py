@@ -32,6 +32,7 @@ from optuna.samplers import BaseSampler
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from hpo import artifacts
 from hpo.objective import Objective
 from hpo.runner.command import CommandObjective
 from hpo.runner.execute import TrialSpec
@@ -209,6 +210,8 @@ def _prepare(
                      max_initial_failures=max_initial_failures)
     if directions is None and direction is None:
         directions = getattr(objective, "directions", None)
+    if artifact_store is not None:  # an unreachable store is refused before a file exists
+        artifacts.adopt(artifact_store).check()
     resolved = resolve_storage(storage)
     _refuse_other_directions(resolved, storage, study_name, directions or [direction],
                              objective, complete_space)

@@ -23,6 +23,7 @@ included) fails the trial with the reason before it is raised: nothing stays RUN
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import logging
 import time
@@ -90,9 +91,9 @@ class ContinuationSampler(ProcessLocal, BaseSampler):
 
     # -- what subclasses define ----------------------------------------------------------
 
+    @abc.abstractmethod
     def _next(self, study: Study, trial: FrozenTrial) -> Decision | None:
         """The decision for ``trial`` (called under the lock), or ``None`` to wait."""
-        raise NotImplementedError
 
     def _decided(self, study: Study, trial: FrozenTrial, decision: Decision) -> None:
         """Called under the lock once ``decision`` holds (no other trial claimed it)."""

@@ -189,13 +189,19 @@ def standings(study: optuna.Study) -> list[Standing]:
         >>> [(s.resource, s.configurations, s.best.number) for s in _segments.standings(study)]
         [(5, 2, 1), (15, 1, 2)]
     """
-    trials = study.get_trials(deepcopy=False)
+    at = _by_resource(study.get_trials(deepcopy=False))
+    return [Standing(r, len(at[r]), _best_of(study, at[r].values())) for r in sorted(at)]
+
+
+def _by_resource(trials: Sequence[FrozenTrial]) -> dict[Number, dict[str, FrozenTrial]]:
+    """Resource -> configuration (:func:`config_keys`) -> its COMPLETE segment ending
+    there; a later segment of a configuration at the same stop (a retry) wins."""
     keys = config_keys(trials)
     at: dict[Number, dict[str, FrozenTrial]] = {}
-    for t in trials:
+    for t in trials:  # number order
         if t.state == TrialState.COMPLETE and (seg := segment(t)) is not None:
-            at.setdefault(seg[1], {})[keys[t.number]] = t  # a later segment there wins
-    return [Standing(r, len(at[r]), _best_of(study, at[r].values())) for r in sorted(at)]
+            at.setdefault(seg[1], {})[keys[t.number]] = t
+    return at
 
 
 def setback(study: optuna.Study, trial: FrozenTrial) -> tuple[FrozenTrial, FrozenTrial] | None:
@@ -330,14 +336,9 @@ def configurations_at(study: optuna.Study, at_least: int = 2
     if isinstance(at_least, bool) or not isinstance(at_least, int) or at_least < 1:
         raise ValueError(f"at_least: must be an int >= 1, got {at_least!r}")
     trials = study.get_trials(deepcopy=False)
-    done = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not any(segment(t) is not None for t in done):
-        return None, done
-    key_of = {t.number: key for key, chain in chains(trials).items() for t in chain}
-    at: dict[Number, dict[str, FrozenTrial]] = {}
-    for t in done:  # number order: a later segment of a configuration at the same stop wins
-        if (seg := segment(t)) is not None:
-            at.setdefault(seg[1], {})[key_of[t.number]] = t
+    at = _by_resource(trials)
+    if not at:
+        return None, [t for t in trials if t.state == TrialState.COMPLETE]
     enough = [r for r, configs in at.items() if len(configs) >= at_least]
     resource = max(enough) if enough else max(at, key=lambda r: (len(at[r]), r))
     return resource, sorted(at[resource].values(), key=lambda t: t.number)

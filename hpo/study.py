@@ -228,6 +228,14 @@ def _check_names(metric: str | Sequence[str] | None, resource: str | None, n: in
                          f"{resource!r}")
 
 
+def recorded_names(study: optuna.Study) -> tuple[str | list[str] | None, str | None]:
+    """What the study's value is and what its resource counts, as recorded by
+    :func:`create_study`, the runner or :meth:`Study.optimize` (``hpo:metric``: a name,
+    or one per objective; ``hpo:resource``), ``None`` where nothing was recorded."""
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return attrs.get(_attrs.METRIC), attrs.get(_attrs.RESOURCE)
+
+
 def _record_names(study: optuna.Study, metric: str | Sequence[str] | None,
                   resource: str | None) -> None:
     """Record what the study's value and resource are: ``hpo:metric`` (a name; a list of

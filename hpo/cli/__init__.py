@@ -34,6 +34,7 @@ import hpo
 from hpo import _attrs
 from hpo.runner.loop import INTERRUPTED
 from hpo.storages import StorageNotFound, hpo_home, mask_url, resolve_storage
+from hpo.study import recorded_names
 
 __all__ = ["main"]
 
@@ -97,7 +98,7 @@ def _best_rows(study: optuna.Study) -> list[dict[str, Any]]:
     best = study.best_trials if len(study.directions) > 1 else [study.best_trial]
     trials = study.get_trials(deepcopy=False)
     keys = _segments.config_keys(trials)
-    metric, resource = _names(study)
+    metric, resource = recorded_names(study)
     pbt = any(_attrs.MEMBER in t.system_attrs for t in trials)
     rows = []
     for t in best:
@@ -109,13 +110,6 @@ def _best_rows(study: optuna.Study) -> list[dict[str, Any]]:
             row["schedule"] = [s._asdict() for s in _segments.schedule(study, t)]
         rows.append(row)
     return rows
-
-
-def _names(study: optuna.Study) -> tuple[str | list[str] | None, str | None]:
-    """What the study's value is (a name per objective) and what its resource counts,
-    as the objective declared them (``hpo:metric``, ``hpo:resource``), or None."""
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    return attrs.get(_attrs.METRIC), attrs.get(_attrs.RESOURCE)
 
 
 def _num(x: float | None) -> str:
@@ -145,7 +139,7 @@ def _best_summary(study: optuna.Study, rows: list[dict[str, Any]]) -> list[str]:
     continued, and for PBT the schedule of hyperparameters that produced the best."""
     from hpo import _segments
 
-    metric, resource = _names(study)
+    metric, resource = recorded_names(study)
     what = resource or "resource"
     if len(study.directions) > 1:
         names = metric if isinstance(metric, list) else ["value"] * len(study.directions)
@@ -409,7 +403,7 @@ def _status_rows(study: optuna.Study) -> tuple[str, list[tuple[str, str]]]:
     rows += _segment_rows(study, trials, (sweep.get("budget") or {}).get("resource"))
     rows += _past_budget_rows(trials, (sweep.get("budget") or {}).get("resource"))
     if _finished(study):
-        metric, _ = _names(study)
+        metric, _ = recorded_names(study)
         for row in _best_rows(study)[:5]:
             where = f" at {_at(row['resource'], row['resource_name'])}" \
                 if row["resource"] is not None else ""

@@ -44,6 +44,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpo import _attrs
 from hpo._typing import Number
+from hpo.study import recorded_names
 
 __all__ = ["MIN_TRIALS_FOR_IMPORTANCES", "axis_labels", "curves_figure", "fronts_figure",
            "history_figure", "importances_figure", "lineage_figure", "pareto_figure",
@@ -55,13 +56,12 @@ MIN_TRIALS_FOR_IMPORTANCES = 10  # configurations; fewer give noise, not importa
 def metric_names(study: optuna.Study) -> list[str]:
     """The metric name(s): what the study records (``hpo:metric``), else the sweep file's
     metric name(s), else ``objective value``."""
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    recorded = attrs.get(_attrs.METRIC)
+    recorded, _ = recorded_names(study)
     recorded = recorded if isinstance(recorded, list) else [recorded] if recorded else []
     if len(recorded) == len(study.directions) and all(
             isinstance(n, str) and n for n in recorded):
         return list(recorded)
-    sweep = attrs.get(_attrs.SWEEP) or {}
+    sweep = study._storage.get_study_system_attrs(study._study_id).get(_attrs.SWEEP) or {}
     metric = sweep.get("metric")
     metrics = metric if isinstance(metric, list) else [metric] if metric else []
     names = [m.get("name") for m in metrics if isinstance(m, dict)]
@@ -89,7 +89,7 @@ def axis_labels(study: optuna.Study) -> tuple[str, str]:
         >>> axis_labels(study)
         ('mean training return', 'environment steps')
     """
-    resource = study._storage.get_study_system_attrs(study._study_id).get(_attrs.RESOURCE)
+    resource = recorded_names(study)[1]
     return metric_names(study)[0], resource if isinstance(resource, str) and resource \
         else "resource"
 

@@ -46,6 +46,7 @@ from hpo.runner.executors import Executor
 from hpo.runner.outcome import Outcome
 from hpo.runner.retry import Heartbeat, fail_stale_trials, retry
 from hpo.samplers.protocols import Population
+from hpo.study import recorded_names
 
 __all__ = ["Budget", "RepeatedFailureError", "RunSummary", "WorkerLoop"]
 
@@ -400,8 +401,7 @@ class WorkerLoop:
         member reached its maximum, whatever ``budget.trials`` allows), else trials."""
         sampler = self.study.sampler
         if self.budget.resource is not None or isinstance(sampler, Population):
-            name = self.study._storage.get_study_system_attrs(self.study._study_id).get(
-                _attrs.RESOURCE)
+            name = recorded_names(self.study)[1]
             if self.budget.resource is not None:
                 total, done = self.budget.resource, _segments.consumed(trials)
             else:
